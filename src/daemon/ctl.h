@@ -1,0 +1,39 @@
+/* ctl: the control socket server. One command table with permission flags;
+ * every message is decoded by proto.c and anything malformed, unknown or
+ * carrying fds closes that control connection with a logged reason. */
+#ifndef HANDOFF_CTL_H
+#define HANDOFF_CTL_H
+
+#include "daemon.h"
+#include "proto.h"
+
+/* Bind the control socket (replacing a stale file), set its mode and group.
+ * Returns 0 or -errno with the reason in err. */
+int ctl_open(struct hd *hd, char *err, size_t errlen);
+
+/* Start or stop accepting control connections (fd starvation, shutdown). */
+void ctl_update(struct hd *hd);
+
+/* Close the control socket (unlinking its file) and every connection. */
+void ctl_close(struct hd *hd);
+
+/* Queue or send a finished message without fds. Returns 0, or -errno after
+ * which cc is being dropped. */
+int ctl_send(struct ctlconn *cc, struct proto_buf *b);
+
+/* Send a DELIVER for conn (its fd attached). On success the conn is either
+ * sent (caller appends it to the backend's unacked queue; returns 1) or
+ * queued in cc's outgoing queue (returns 0). On a hard error returns -errno
+ * and conn stays the caller's. */
+int ctl_send_deliver(struct ctlconn *cc, struct conn *conn, const struct proto_buf *b);
+
+/* Send an ERROR (best effort) and close once it is out. */
+void ctl_refuse(struct ctlconn *cc, enum proto_err code, const char *text, uint32_t seq);
+
+/* Close cc now: its backend's unacknowledged connections are requeued. */
+void ctl_drop(struct ctlconn *cc, const char *why);
+
+/* Close unregistered connections past their handshake deadline. */
+void ctl_sweep(struct hd *hd);
+
+#endif

@@ -1,0 +1,165 @@
+/* daemon: the runtime objects every daemon module shares, and who owns what.
+ *
+ *   struct hd        the one context, owned by main.c: loop, current config,
+ *                    services, listeners, control connections.
+ *   struct service   one per [service NAME]; survives reloads while the name
+ *                    stays. Owns its pending queue of connections.
+ *   struct listener  one listening socket; owned by hd (keyed by address
+ *                    text so reloads keep it open); points at its service.
+ *   struct ctlconn   one control connection (backend or admin); owns its
+ *                    socket, its pidfd and its outgoing queue.
+ *   struct backend   the registration of a ctlconn for a service; owns the
+ *                    connections sent to it and not yet acknowledged.
+ *   struct conn      one accepted client connection that handoffd still
+ *                    holds. Exactly one queue owns it at a time: a service's
+ *                    pending queue, a ctlconn's outgoing queue (inside a
+ *                    DELIVER message), or a backend's unacked queue. Its fd
+ *                    is closed when the backend acknowledges it (the backend
+ *                    then has its own copy) or when it is dropped.
+ */
+#ifndef HANDOFF_DAEMON_H
+#define HANDOFF_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "config.h"
+#include "policy.h"
+
+struct hd;
+struct service;
+struct backend;
+struct ctlconn;
+
+struct conn {
+	TAILQ_ENTRY(conn) link;
+	int fd;
+	uint64_t id;
+	struct service *svc;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	struct sockaddr_storage local;
+	socklen_t local_len;
+	bool has_cred;
+	pid_t cred_pid;
+	uid_t cred_uid;
+	gid_t cred_gid;
+	unsigned deliveries; /* how many times it was sent to a backend */
+};
+TAILQ_HEAD(conn_q, conn);
+
+struct listener {
+	TAILQ_ENTRY(listener) link;     /* hd->listeners */
+	TAILQ_ENTRY(listener) svc_link; /* svc->listeners */
+	struct hd *hd;
+	struct service *svc;
+	char text[ADDR_TEXT_MAX];       /* config address text (identity across reloads) */
+	int index;                      /* which resolved address of that text */
+	char display[ADDR_TEXT_MAX];    /* the bound address, for status and logs */
+	int fd;
+	uv_poll_t poll;
+	bool polling;
+	bool mark;                      /* reload bookkeeping */
+	struct sockaddr_storage addr;   /* bound address (getsockname) */
+	socklen_t addr_len;
+	char unix_path[108];            /* file to unlink when closed; "" if none */
+};
+
+struct service {
+	TAILQ_ENTRY(service) link;
+	struct hd *hd;
+	char name[PROTO_MAX_NAME + 1];
+	const struct cfg_service *cfg;  /* points into hd->cfg */
+	TAILQ_HEAD(, listener) listeners;
+	TAILQ_HEAD(, backend) backends;
+	unsigned nbackends;
+	unsigned nready;                /* backends that can take a connection now */
+	struct backend *rr_next;        /* round-robin cursor (NULL: start at head) */
+	struct conn_q pending;          /* accepted, waiting for a backend */
+	unsigned npending;
+	bool paused;                    /* listeners stopped for lack of capacity */
+	bool mark;
+	uint64_t accepted, delivered, redelivered, refused, dropped;
+};
+
+struct backend {
+	TAILQ_ENTRY(backend) link;      /* svc->backends */
+	struct service *svc;
+	struct ctlconn *cc;
+	uint64_t id;
+	unsigned capacity;
+	struct conn_q unacked;          /* sent; fd still ours until ACK */
+	unsigned nunacked;
+	unsigned nqueued;               /* DELIVERs still in cc's outgoing queue */
+	unsigned nacked;                /* acknowledged, not yet done */
+	bool ready;                     /* counted in svc->nready */
+	bool draining;
+	uint64_t delivered;
+};
+
+struct outmsg {
+	STAILQ_ENTRY(outmsg) link;
+	struct conn *conn;              /* DELIVER: the connection whose fd goes along */
+	size_t len;
+	uint8_t data[];
+};
+
+enum cc_state { CC_NEW = 0, CC_BACKEND, CC_ADMIN };
+
+struct ctlconn {
+	TAILQ_ENTRY(ctlconn) link;      /* hd->ctlconns */
+	struct hd *hd;
+	int fd;
+	int pidfd;                      /* SO_PEERPIDFD, -1 when the kernel has none */
+	uv_poll_t poll;
+	int poll_events;
+	struct peer_ident id;
+	char who[96];                   /* "pid=1 uid=0" for logs */
+	enum cc_state state;
+	uint64_t deadline_ms;           /* CC_NEW: must speak before this */
+	struct backend *backend;
+	STAILQ_HEAD(, outmsg) outq;
+	size_t outq_bytes;
+	bool closing;                   /* close once the outgoing queue is empty */
+	bool dead;                      /* closed; waiting for the poll handle's close callback */
+};
+
+struct hd {
+	uv_loop_t *loop;
+	struct config *cfg;
+	const char *config_path;
+	TAILQ_HEAD(, service) services;
+	TAILQ_HEAD(, listener) listeners;
+	TAILQ_HEAD(, ctlconn) ctlconns;
+	unsigned nctl;
+	int ctl_fd;
+	char ctl_path[108];
+	uv_poll_t ctl_poll;
+	bool ctl_polling;
+	uv_timer_t sweep_timer;
+	uv_timer_t starve_timer;
+	uv_timer_t shutdown_timer;
+	uv_signal_t sig_hup, sig_term, sig_int;
+	bool fd_starved;                /* EMFILE/ENFILE: accepting paused */
+	bool shutting_down;
+	bool privileges_dropped;
+	uint64_t next_conn_id;
+	uint64_t next_backend_id;
+	uint64_t start_ms;
+	uint64_t reloads;
+	int exit_code;
+};
+
+uint64_t hd_now_ms(struct hd *hd);
+
+/* main.c: re-read the configuration and apply it; on error keep the old one
+ * and put the reason in err. Returns 0 or negative. */
+int hd_reload(struct hd *hd, char *err, size_t errlen);
+
+/* main.c: called when something that shutdown waits for has finished. */
+void hd_shutdown_check(struct hd *hd);
+
+#endif

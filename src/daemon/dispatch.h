@@ -1,0 +1,28 @@
+/* dispatch: pick a backend, hand the fd off, track what is unacknowledged,
+ * and give back what a dead backend never received. */
+#ifndef HANDOFF_DISPATCH_H
+#define HANDOFF_DISPATCH_H
+
+#include "daemon.h"
+
+/* Take ownership of conn: send it to a backend of its service that has room
+ * or, if none has, put it on the service's pending queue (front if
+ * redelivering). Returns true if it went to a backend. */
+bool dispatch_conn(struct conn *conn, bool front);
+
+/* The backend for conn under the service's balance mode, or NULL. */
+struct backend *dispatch_pick(struct service *svc, const struct conn *conn);
+
+/* An ACK from b: received more DELIVERs, done finished connections.
+ * Returns 0, or -EPROTO when the counts are impossible (the caller drops the
+ * peer). */
+int dispatch_ack(struct backend *b, uint32_t received, uint32_t done);
+
+/* b is going away: put every connection it had not acknowledged back at
+ * the front of the service's pending queue, in the original order. */
+void dispatch_requeue(struct backend *b);
+
+/* Close conn's fd and free it (NULL is fine). */
+void conn_free(struct conn *c);
+
+#endif

@@ -1,0 +1,30 @@
+/* listener: bind (or replace a stale Unix socket file), accept, pause and
+ * resume. Accepting stops while the service has no capacity, while
+ * handoffd is out of fds, and during shutdown; connections then wait in the
+ * kernel backlog and cost handoffd nothing. */
+#ifndef HANDOFF_LISTENER_H
+#define HANDOFF_LISTENER_H
+
+#include "daemon.h"
+
+/* Open and bind the idx-th resolved address of l (a config listen entry) for
+ * svc. Returns 0 with *ret, or -errno with a message in err. */
+int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_listen *cl, int idx,
+                  struct listener **ret, char *err, size_t errlen);
+
+/* Start or stop polling according to the service, fd and shutdown state. */
+void listener_update(struct listener *l);
+
+/* Stop, close the socket (unlink its file if we made it) and free. */
+void listener_close(struct listener *l);
+
+/* Bind a Unix socket address; if the path exists and is a socket nobody
+ * answers on, remove it and retry. A live one gives -EADDRINUSE; a path
+ * that is not a socket gives -EEXIST. type is SOCK_STREAM or
+ * SOCK_SEQPACKET (for the probe connect). */
+int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int type);
+
+/* EMFILE/ENFILE: pause every listener and the control socket for a while. */
+void listener_starve(struct hd *hd, int err);
+
+#endif

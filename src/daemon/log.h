@@ -1,0 +1,26 @@
+/* log: leveled messages on stderr. The only module state outside main.c's
+ * context: the level and rate limiter, set once at start-up (or reload). */
+#ifndef HANDOFF_LOG_H
+#define HANDOFF_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARNING, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+void log_set_level(int level);
+int log_get_level(void);
+/* Parse "error|warning|notice|info|debug"; returns level or -1. */
+int log_level_parse(const char *s);
+
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same, but for messages a peer can trigger repeatedly: at most
+ * LOG_BURST per second; the count of suppressed ones is logged later. */
+void log_peer(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_LVL_NOTICE, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,34 @@
+/* registry: backends. Identity (from the kernel, once, at accept),
+ * registration against the policy, capacity accounting, drain. */
+#ifndef HANDOFF_REGISTRY_H
+#define HANDOFF_REGISTRY_H
+
+#include "daemon.h"
+
+/* Read SO_PEERCRED, SO_PEERGROUPS and SO_PEERPIDFD of a connected Unix
+ * socket. *ret_pidfd is -1 on kernels without SO_PEERPIDFD. Returns 0 or
+ * -errno (only SO_PEERCRED failing is an error). */
+int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd);
+
+/* Handle a REGISTER from cc. Replies REGISTERED or ERROR itself. */
+void registry_register(struct ctlconn *cc, const struct proto_msg *m);
+
+/* Remove b (its control connection is closing): requeue what it had not
+ * acknowledged, free it, and let its service deliver the rest. */
+void registry_remove(struct backend *b);
+
+/* Recompute b->ready and its service's count after a change. */
+void registry_update_ready(struct backend *b);
+
+/* Stop sending to b; tell it DRAINED (after everything already sent). */
+void registry_drain(struct backend *b);
+
+/* Find a live backend by id, or by pid (checked against its pidfd so a
+ * recycled pid never matches). */
+struct backend *registry_find(struct hd *hd, uint64_t id, pid_t pid);
+
+/* After a reload: drop backends whose service is gone or whose uid the new
+ * policy no longer allows, each with an ERROR that says why. */
+void registry_recheck(struct hd *hd);
+
+#endif
