@@ -2,7 +2,7 @@
  *
  *   tcp://0.0.0.0:80     IPv4 address
  *   tcp://[::1]:8080     IPv6 address (brackets required)
- *   tcp://*:80           every address, IPv4 and IPv6 on one socket
+ *   tcp://\*:80          every address, IPv4 and IPv6 on one socket (a star)
  *   tcp://host.name:80   a name, resolved once when the config is loaded
  *   unix:/run/x.sock     Unix stream socket at a path
  *   unix:@name           Unix stream socket in the abstract namespace
@@ -42,7 +42,7 @@ int addr_spec_format(const struct addr_spec *s, char *buf, size_t size);
 struct addr_bound {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int dual_stack; /* AF_INET6 socket that should also take IPv4 (tcp://*) */
+	int dual_stack; /* AF_INET6 socket that should also take IPv4 (a star host) */
 };
 
 /* Resolve a spec into up to max socket addresses (names via getaddrinfo,

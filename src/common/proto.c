@@ -380,7 +380,7 @@ ssize_t proto_recv(int sock, void *buf, size_t size, int *ret_fds, unsigned max_
 				close(fd);
 		}
 	}
-	if ((mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || ngot > max_fds)
+	if ((mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) || ngot > max_fds || (n == 0 && ngot > 0))
 		bad = true;
 	if (bad) {
 		proto_close_fds(got, ngot);

@@ -251,10 +251,12 @@ static char *reader(char *buf, int size, void *stream)
 	(void)eof;
 	p->line++;
 
-	/* Length without the line ending. */
+	/* Length without the line ending; only what line[] holds is read. */
+	size_t have = strlen(line);
 	size_t content = n;
-	while (content && (line[content - 1] == '\n' || line[content - 1] == '\r'))
-		content--;
+	if (n == have)
+		while (content && (line[content - 1] == '\n' || line[content - 1] == '\r'))
+			content--;
 	if (content + 3 > (size_t)size) {
 		perr(p, p->line, "line too long (%zu bytes; at most %d)", content, size - 3);
 		/* Hand inih an empty line so it neither truncates nor misparses. */
@@ -267,10 +269,17 @@ static char *reader(char *buf, int size, void *stream)
 	buf[content + 1] = '\0';
 
 	const char *s = line;
+	if (p->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3;
 	while (*s == ' ' || *s == '\t')
 		s++;
-	if (*s == '[')
+	if (*s == '[') {
 		section_begin(p, s);
+	} else if (*s && *s != ';' && *s != '#' && *s != '\n' && *s != '\r' && !strpbrk(s, "=:")) {
+		perr(p, p->line, "syntax error (expected 'key = value' or '[section]')");
+		buf[0] = '\n';
+		buf[1] = '\0';
+	}
 	return buf;
 }
 

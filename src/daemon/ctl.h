@@ -27,6 +27,10 @@ int ctl_send(struct ctlconn *cc, struct proto_buf *b);
  * and conn stays the caller's. */
 int ctl_send_deliver(struct ctlconn *cc, struct conn *conn, const struct proto_buf *b);
 
+/* Remove and return the connection of the first DELIVER still waiting in
+ * cc's outgoing queue (NULL when none): for requeueing. */
+struct conn *ctl_take_queued(struct ctlconn *cc);
+
 /* Send an ERROR (best effort) and close once it is out. */
 void ctl_refuse(struct ctlconn *cc, enum proto_err code, const char *text, uint32_t seq);
 

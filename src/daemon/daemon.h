@@ -124,6 +124,7 @@ struct ctlconn {
 	STAILQ_HEAD(, outmsg) outq;
 	size_t outq_bytes;
 	bool closing;                   /* close once the outgoing queue is empty */
+	bool broken;                    /* a send failed: drop at the next reap */
 	bool dead;                      /* closed; waiting for the poll handle's close callback */
 };
 
@@ -142,9 +143,11 @@ struct hd {
 	uv_timer_t sweep_timer;
 	uv_timer_t starve_timer;
 	uv_timer_t shutdown_timer;
+	uv_timer_t reap_timer;          /* drops broken control connections outside any iteration */
 	uv_signal_t sig_hup, sig_term, sig_int;
 	bool fd_starved;                /* EMFILE/ENFILE: accepting paused */
 	bool shutting_down;
+	bool finishing;                 /* closing every handle; the loop ends next */
 	bool privileges_dropped;
 	uint64_t next_conn_id;
 	uint64_t next_backend_id;

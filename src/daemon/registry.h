@@ -23,9 +23,12 @@ void registry_update_ready(struct backend *b);
 /* Stop sending to b; tell it DRAINED (after everything already sent). */
 void registry_drain(struct backend *b);
 
-/* Find a live backend by id, or by pid (checked against its pidfd so a
- * recycled pid never matches). */
-struct backend *registry_find(struct hd *hd, uint64_t id, pid_t pid);
+/* Find a live backend by id. */
+struct backend *registry_find(struct hd *hd, uint64_t id);
+
+/* Drain every backend registered by process pid (checked against its pidfd
+ * so a recycled pid never matches). Returns how many. */
+unsigned registry_drain_pid(struct hd *hd, pid_t pid);
 
 /* After a reload: drop backends whose service is gone or whose uid the new
  * policy no longer allows, each with an ERROR that says why. */

@@ -1,0 +1,706 @@
+/* ctl: control socket server and command table. */
+#include "autoconf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "dispatch.h"
+#include "listener.h"
+#include "log.h"
+#include "registry.h"
+#include "service.h"
+
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+
+#define ACCEPT_BATCH 32
+#define READ_BATCH 64                   /* messages per wake-up per connection */
+#define OUTQ_MAX_PEER (256u * 1024)     /* queued bytes for a backend (bounded by capacity anyway) */
+#define OUTQ_MAX_ADMIN (64u * 1024 * 1024)
+
+static void on_cc_event(uv_poll_t *h, int status, int events);
+
+/* ---- sending ---- */
+
+static void cc_poll_update(struct ctlconn *cc)
+{
+	if (cc->dead)
+		return;
+	int ev = UV_READABLE | UV_DISCONNECT;
+	if (!STAILQ_EMPTY(&cc->outq))
+		ev |= UV_WRITABLE;
+	if (ev != cc->poll_events) {
+		uv_poll_start(&cc->poll, ev, on_cc_event);
+		cc->poll_events = ev;
+	}
+}
+
+static void on_reap(uv_timer_t *t)
+{
+	struct hd *hd = t->data;
+	struct ctlconn *cc, *next;
+	for (cc = TAILQ_FIRST(&hd->ctlconns); cc; cc = next) {
+		next = TAILQ_NEXT(cc, link);
+		if (cc->broken)
+			ctl_drop(cc, "send failed");
+	}
+}
+
+/* Never drop synchronously from a send: the caller may be iterating. */
+static void mark_broken(struct ctlconn *cc, int err)
+{
+	if (cc->broken)
+		return;
+	cc->broken = true;
+	log_peer(LOG_LVL_INFO, "control connection %s: send: %s", cc->who, strerror(-err));
+	if (cc->backend)
+		registry_update_ready(cc->backend);
+	cc->hd->reap_timer.data = cc->hd;
+	uv_timer_start(&cc->hd->reap_timer, on_reap, 0, 0);
+}
+
+static int enqueue(struct ctlconn *cc, const void *data, size_t len, struct conn *conn)
+{
+	size_t max = cc->state == CC_ADMIN ? OUTQ_MAX_ADMIN : OUTQ_MAX_PEER;
+	if (cc->outq_bytes + len > max) {
+		log_peer(LOG_LVL_WARNING, "control connection %s: not reading its socket (%zu bytes queued), closing",
+		         cc->who, cc->outq_bytes);
+		mark_broken(cc, -ENOBUFS);
+		return -ENOBUFS;
+	}
+	struct outmsg *m = malloc(sizeof(*m) + len);
+	if (!m) {
+		mark_broken(cc, -ENOMEM);
+		return -ENOMEM;
+	}
+	m->conn = conn;
+	m->len = len;
+	memcpy(m->data, data, len);
+	STAILQ_INSERT_TAIL(&cc->outq, m, link);
+	cc->outq_bytes += len;
+	cc_poll_update(cc);
+	return 0;
+}
+
+int ctl_send(struct ctlconn *cc, struct proto_buf *b)
+{
+	int len = proto_finish(b, 0);
+	if (len < 0)
+		return len;
+	if (cc->broken || cc->dead)
+		return -EPIPE;
+	if (STAILQ_EMPTY(&cc->outq)) {
+		int rc = proto_send(cc->fd, b->data, (size_t)len, NULL, 0, false);
+		if (rc == 0)
+			return 0;
+		if (rc != -EAGAIN) {
+			mark_broken(cc, rc);
+			return rc;
+		}
+	}
+	return enqueue(cc, b->data, (size_t)len, NULL);
+}
+
+int ctl_send_deliver(struct ctlconn *cc, struct conn *conn, const struct proto_buf *b)
+{
+	if (cc->broken || cc->dead || cc->closing)
+		return -EPIPE;
+	if (STAILQ_EMPTY(&cc->outq)) {
+		int rc = proto_send(cc->fd, b->data, b->len, &conn->fd, 1, false);
+		if (rc == 0)
+			return 1;
+		if (rc != -EAGAIN) {
+			mark_broken(cc, rc);
+			return rc;
+		}
+	}
+	int rc = enqueue(cc, b->data, b->len, conn);
+	return rc < 0 ? rc : 0;
+}
+
+struct conn *ctl_take_queued(struct ctlconn *cc)
+{
+	struct outmsg *m;
+	STAILQ_FOREACH(m, &cc->outq, link) {
+		if (m->conn) {
+			struct conn *c = m->conn;
+			STAILQ_REMOVE(&cc->outq, m, outmsg, link);
+			cc->outq_bytes -= m->len;
+			free(m);
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* Socket writable: send what is queued, in order. */
+static int flush(struct ctlconn *cc)
+{
+	struct outmsg *m;
+	while ((m = STAILQ_FIRST(&cc->outq)) != NULL) {
+		int rc = proto_send(cc->fd, m->data, m->len, m->conn ? &m->conn->fd : NULL, m->conn ? 1 : 0, false);
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0)
+			return rc;
+		STAILQ_REMOVE_HEAD(&cc->outq, link);
+		cc->outq_bytes -= m->len;
+		if (m->conn && cc->backend) {
+			struct backend *b = cc->backend;
+			b->nqueued--;
+			TAILQ_INSERT_TAIL(&b->unacked, m->conn, link);
+			b->nunacked++;
+		} else if (m->conn) {
+			conn_free(m->conn); /* cannot happen: DELIVERs go to backends */
+		}
+		free(m);
+	}
+	cc_poll_update(cc);
+	return 0;
+}
+
+void ctl_refuse(struct ctlconn *cc, enum proto_err code, const char *text, uint32_t seq)
+{
+	struct proto_buf b;
+	proto_begin(&b, PROTO_ERROR, seq);
+	proto_put_u32(&b, PA_ERRCODE, code);
+	proto_put_str(&b, PA_TEXT, text);
+	if (ctl_send(cc, &b) == 0)
+		cc->closing = true;
+}
+
+/* ---- lifecycle ---- */
+
+static void on_cc_closed(uv_handle_t *h)
+{
+	struct ctlconn *cc = h->data;
+	if (cc->fd >= 0)
+		close(cc->fd);
+	free(cc);
+}
+
+void ctl_drop(struct ctlconn *cc, const char *why)
+{
+	struct hd *hd = cc->hd;
+	if (cc->dead)
+		return;
+	cc->dead = true;
+	TAILQ_REMOVE(&hd->ctlconns, cc, link);
+	hd->nctl--;
+	log_debug("control connection %s closed: %s", cc->who, why);
+	if (cc->backend)
+		registry_remove(cc->backend); /* takes the queued DELIVERs back */
+	struct outmsg *m;
+	while ((m = STAILQ_FIRST(&cc->outq)) != NULL) {
+		STAILQ_REMOVE_HEAD(&cc->outq, link);
+		conn_free(m->conn);
+		free(m);
+	}
+	if (cc->pidfd >= 0)
+		close(cc->pidfd);
+	cc->pidfd = -1;
+	uv_close((uv_handle_t *)&cc->poll, on_cc_closed);
+	hd_shutdown_check(hd);
+}
+
+void ctl_sweep(struct hd *hd)
+{
+	uint64_t now = hd_now_ms(hd);
+	struct ctlconn *cc, *next;
+	for (cc = TAILQ_FIRST(&hd->ctlconns); cc; cc = next) {
+		next = TAILQ_NEXT(cc, link);
+		if (cc->state == CC_NEW && now >= cc->deadline_ms) {
+			log_peer(LOG_LVL_NOTICE, "control connection %s sent nothing within handshake_timeout, closing",
+			         cc->who);
+			ctl_drop(cc, "handshake timeout");
+		}
+	}
+}
+
+/* ---- commands ---- */
+
+static unsigned count_fds(void)
+{
+	unsigned n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n > 0 ? n - 1 : 0; /* minus the directory's own fd */
+}
+
+static void cmd_register(struct ctlconn *cc, const struct proto_msg *m)
+{
+	registry_register(cc, m);
+}
+
+static void cmd_ack(struct ctlconn *cc, const struct proto_msg *m)
+{
+	struct backend *b = cc->backend;
+	uint32_t r = proto_u32(m, PA_RECEIVED), d = proto_u32(m, PA_DONE);
+	if (dispatch_ack(b, r, d) < 0) {
+		log_peer(LOG_LVL_WARNING,
+		         "control connection %s: ACK of %u received/%u done, but only %u unacknowledged and %u open: "
+		         "closing control connection",
+		         cc->who, r, d, b->nunacked, b->nacked);
+		ctl_drop(cc, "impossible ACK");
+		return;
+	}
+	if (r || d) {
+		service_kick(b->svc);
+		hd_shutdown_check(cc->hd);
+	}
+}
+
+static void cmd_drain(struct ctlconn *cc, const struct proto_msg *m)
+{
+	registry_drain(cc->backend);
+}
+
+static void put_counters(struct proto_buf *b, uint64_t acc, uint64_t del, uint64_t redel, uint64_t ref)
+{
+	proto_put_u64(b, PA_ACCEPTED, acc);
+	proto_put_u64(b, PA_DELIVERED, del);
+	proto_put_u64(b, PA_REDELIVERED, redel);
+	proto_put_u64(b, PA_REFUSED, ref);
+}
+
+static void cmd_status(struct ctlconn *cc, const struct proto_msg *m)
+{
+	struct hd *hd = cc->hd;
+	struct proto_buf b;
+	struct service *svc;
+	uint64_t acc = 0, del = 0, redel = 0, ref = 0;
+
+	TAILQ_FOREACH(svc, &hd->services, link) {
+		acc += svc->accepted;
+		del += svc->delivered;
+		redel += svc->redelivered;
+		ref += svc->refused;
+	}
+	proto_begin(&b, PROTO_ST_DAEMON, m->seq);
+	proto_put_u32(&b, PA_PID, (uint32_t)getpid());
+	proto_put_u64(&b, PA_UPTIME_MS, hd_now_ms(hd) - hd->start_ms);
+	proto_put_u32(&b, PA_NFDS, count_fds());
+	proto_put_u32(&b, PA_CONTROL, hd->nctl);
+	put_counters(&b, acc, del, redel, ref);
+	if (ctl_send(cc, &b) < 0)
+		return;
+	TAILQ_FOREACH(svc, &hd->services, link) {
+		proto_begin(&b, PROTO_ST_SERVICE, m->seq);
+		proto_put_str(&b, PA_SERVICE, svc->name);
+		proto_put_str(&b, PA_BALANCE, config_balance_name(svc->cfg->balance));
+		put_counters(&b, svc->accepted, svc->delivered, svc->redelivered, svc->refused);
+		proto_put_u32(&b, PA_PENDING, svc->npending);
+		proto_put_u32(&b, PA_PAUSED, svc->paused);
+		proto_put_u32(&b, PA_BACKENDS, svc->nbackends);
+		if (ctl_send(cc, &b) < 0)
+			return;
+		struct listener *l;
+		TAILQ_FOREACH(l, &svc->listeners, svc_link) {
+			proto_begin(&b, PROTO_ST_LISTENER, m->seq);
+			proto_put_str(&b, PA_SERVICE, svc->name);
+			proto_put_str(&b, PA_TEXT, l->display);
+			proto_put_u32(&b, PA_PAUSED, !l->polling);
+			if (ctl_send(cc, &b) < 0)
+				return;
+		}
+		struct backend *be;
+		TAILQ_FOREACH(be, &svc->backends, link) {
+			proto_begin(&b, PROTO_ST_BACKEND, m->seq);
+			proto_put_u64(&b, PA_BACKEND_ID, be->id);
+			proto_put_str(&b, PA_SERVICE, svc->name);
+			proto_put_u32(&b, PA_PID, (uint32_t)be->cc->id.pid);
+			proto_put_u32(&b, PA_UID, be->cc->id.uid);
+			proto_put_u32(&b, PA_GID, be->cc->id.gid);
+			proto_put_u32(&b, PA_CAPACITY, be->capacity);
+			proto_put_u32(&b, PA_INFLIGHT, be->nunacked + be->nqueued + be->nacked);
+			proto_put_u32(&b, PA_UNACKED, be->nunacked + be->nqueued);
+			proto_put_u64(&b, PA_DELIVERED, be->delivered);
+			proto_put_u32(&b, PA_DRAINING, be->draining);
+			if (ctl_send(cc, &b) < 0)
+				return;
+		}
+	}
+	proto_begin(&b, PROTO_ST_END, m->seq);
+	ctl_send(cc, &b);
+}
+
+static void cmd_admin_drain(struct ctlconn *cc, const struct proto_msg *m)
+{
+	struct hd *hd = cc->hd;
+	uint64_t id = proto_u64(m, PA_BACKEND_ID);
+	pid_t pid = (pid_t)proto_u32(m, PA_PID);
+	struct backend *b = id ? registry_find(hd, id) : NULL;
+	struct proto_buf out;
+	unsigned n = 0;
+
+	/* A backend id first; otherwise every registration of that process. */
+	if (b) {
+		registry_drain(b);
+		n = 1;
+	} else if (pid > 0) {
+		n = registry_drain_pid(hd, pid);
+	}
+	if (n == 0) {
+		char text[128];
+		snprintf(text, sizeof(text), "no backend with id %llu or pid %d", (unsigned long long)id, (int)pid);
+		proto_begin(&out, PROTO_ERROR, m->seq);
+		proto_put_u32(&out, PA_ERRCODE, PE_NOT_FOUND);
+		proto_put_str(&out, PA_TEXT, text);
+		ctl_send(cc, &out);
+		return;
+	}
+	log_notice("%s asked to drain %u backend%s", cc->who, n, n == 1 ? "" : "s");
+	proto_begin(&out, PROTO_OK, m->seq);
+	proto_put_u32(&out, PA_COUNT, n);
+	ctl_send(cc, &out);
+}
+
+static void cmd_admin_reload(struct ctlconn *cc, const struct proto_msg *m)
+{
+	char err[4096];
+	struct proto_buf out;
+	log_notice("%s asked for a reload", cc->who);
+	if (hd_reload(cc->hd, err, sizeof(err)) < 0) {
+		err[PROTO_MAX_TEXT] = '\0';
+		proto_begin(&out, PROTO_ERROR, m->seq);
+		proto_put_u32(&out, PA_ERRCODE, PE_CONFIG);
+		proto_put_str(&out, PA_TEXT, err);
+	} else {
+		proto_begin(&out, PROTO_OK, m->seq);
+	}
+	if (!cc->dead)
+		ctl_send(cc, &out);
+}
+
+enum perm { P_ANY, P_BACKEND, P_ADMIN };
+
+/* What each message may do and who may send it. */
+static const struct command {
+	enum perm perm;
+	void (*fn)(struct ctlconn *cc, const struct proto_msg *m);
+} commands[PROTO_TYPE_MAX + 1] = {
+	[PROTO_REGISTER] = {P_ANY, cmd_register},
+	[PROTO_ACK] = {P_BACKEND, cmd_ack},
+	[PROTO_DRAIN] = {P_BACKEND, cmd_drain},
+	[PROTO_STATUS] = {P_ADMIN, cmd_status},
+	[PROTO_ADMIN_DRAIN] = {P_ADMIN, cmd_admin_drain},
+	[PROTO_ADMIN_RELOAD] = {P_ADMIN, cmd_admin_reload},
+};
+
+static void handle(struct ctlconn *cc, const struct proto_msg *m)
+{
+	const struct command *c = &commands[m->type];
+	if (!c->fn) {
+		/* proto_decode only passes client-direction types, all listed. */
+		log_peer(LOG_LVL_WARNING, "control connection %s: unexpected %s, closing", cc->who,
+		         proto_type_name(m->type));
+		ctl_drop(cc, "unexpected message");
+		return;
+	}
+	if (c->perm == P_BACKEND && !cc->backend) {
+		log_peer(LOG_LVL_WARNING, "control connection %s: %s before REGISTER, closing control connection",
+		         cc->who, proto_type_name(m->type));
+		ctl_drop(cc, "not registered");
+		return;
+	}
+	if (c->perm == P_ADMIN) {
+		if (!policy_is_admin(cc->hd->cfg, &cc->id)) {
+			char text[160];
+			log_peer(LOG_LVL_WARNING, "refused %s from %s: not root or in admin_group",
+			         proto_type_name(m->type), cc->who);
+			snprintf(text, sizeof(text), "permission denied: uid %u is not root or in admin_group",
+			         (unsigned)cc->id.uid);
+			ctl_refuse(cc, PE_NOT_ADMIN, text, m->seq);
+			return;
+		}
+		if (cc->state == CC_NEW)
+			cc->state = CC_ADMIN;
+	}
+	c->fn(cc, m);
+}
+
+static void on_cc_event(uv_poll_t *h, int status, int events)
+{
+	struct ctlconn *cc = h->data;
+	uint8_t buf[PROTO_MAX_MSG + 1];
+
+	if (status < 0) {
+		ctl_drop(cc, uv_strerror(status));
+		return;
+	}
+	if (events & UV_WRITABLE) {
+		int rc = flush(cc);
+		if (rc < 0) {
+			ctl_drop(cc, strerror(-rc));
+			return;
+		}
+		if (cc->closing && STAILQ_EMPTY(&cc->outq)) {
+			ctl_drop(cc, "refused");
+			return;
+		}
+	}
+	if (!(events & (UV_READABLE | UV_DISCONNECT)))
+		return;
+	for (int i = 0; i < READ_BATCH && !cc->dead; i++) {
+		int fds[PROTO_MAX_FDS];
+		unsigned nfds = 0;
+		/* No message to handoffd carries fds: max_fds 0 closes any. */
+		ssize_t n = proto_recv(cc->fd, buf, sizeof(buf), fds, 0, &nfds, false);
+		if (n == -EAGAIN)
+			return;
+		if (n == -ECONNRESET)
+			continue; /* peer gone; read what it sent before EOF */
+		if (n == -EBADMSG) {
+			log_peer(LOG_LVL_WARNING,
+			         "control connection %s: sent file descriptors or an oversized message, closing", cc->who);
+			ctl_drop(cc, "bad message");
+			return;
+		}
+		if (n == 0) {
+			ctl_drop(cc, "closed by peer");
+			return;
+		}
+		if (n < 0) {
+			ctl_drop(cc, strerror((int)-n));
+			return;
+		}
+		if (cc->closing)
+			continue; /* refused: ignore the rest until our ERROR is out */
+		struct proto_msg m;
+		const char *why = "";
+		int rc = proto_decode(buf, (size_t)n, 0, PROTO_FROM_CLIENT, &m, &why);
+		if (rc < 0) {
+			log_peer(LOG_LVL_WARNING, "control connection %s: %s (%zd bytes, type %u), closing control connection",
+			         cc->who, why, n, n >= 4 ? buf[3] : 0);
+			ctl_drop(cc, why);
+			return;
+		}
+		handle(cc, &m);
+		if (!cc->dead && cc->closing && STAILQ_EMPTY(&cc->outq)) {
+			ctl_drop(cc, "refused");
+			return;
+		}
+	}
+}
+
+/* ---- the listening control socket ---- */
+
+static unsigned count_uid(struct hd *hd, uid_t uid)
+{
+	unsigned n = 0;
+	struct ctlconn *cc;
+	TAILQ_FOREACH(cc, &hd->ctlconns, link)
+		if (cc->id.uid == uid)
+			n++;
+	return n;
+}
+
+static void refuse_raw(int fd, const char *text)
+{
+	struct proto_buf b;
+	proto_begin(&b, PROTO_ERROR, 0);
+	proto_put_u32(&b, PA_ERRCODE, PE_LIMIT);
+	proto_put_str(&b, PA_TEXT, text);
+	if (proto_finish(&b, 0) > 0)
+		proto_send(fd, b.data, b.len, NULL, 0, false);
+	close(fd);
+}
+
+static void on_ctl_accept(uv_poll_t *h, int status, int events)
+{
+	struct hd *hd = h->data;
+	if (status < 0)
+		return;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept4(hd->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				listener_starve(hd, errno);
+			return;
+		}
+		struct peer_ident id;
+		int pidfd = -1;
+		int rc = registry_read_identity(fd, &id, &pidfd);
+		if (rc < 0) {
+			log_peer(LOG_LVL_WARNING, "control connection: cannot read peer credentials: %s, closing",
+			         strerror(-rc));
+			close(fd);
+			continue;
+		}
+		/* No message to handoffd carries fds: make the kernel refuse them. */
+		int zero = 0;
+		setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &zero, sizeof(zero));
+
+		if (hd->nctl >= hd->cfg->max_control) {
+			log_peer(LOG_LVL_WARNING, "control connection pid=%d uid=%u refused: max_control (%u) reached",
+			         (int)id.pid, (unsigned)id.uid, hd->cfg->max_control);
+			if (pidfd >= 0)
+				close(pidfd);
+			refuse_raw(fd, "handoffd has too many control connections");
+			continue;
+		}
+		if (id.uid != 0 && count_uid(hd, id.uid) >= hd->cfg->max_control_per_uid) {
+			log_peer(LOG_LVL_WARNING, "control connection pid=%d uid=%u refused: max_control_per_uid (%u) reached",
+			         (int)id.pid, (unsigned)id.uid, hd->cfg->max_control_per_uid);
+			if (pidfd >= 0)
+				close(pidfd);
+			refuse_raw(fd, "too many control connections for this uid (max_control_per_uid)");
+			continue;
+		}
+		struct ctlconn *cc = calloc(1, sizeof(*cc));
+		if (!cc) {
+			if (pidfd >= 0)
+				close(pidfd);
+			close(fd);
+			continue;
+		}
+		cc->hd = hd;
+		cc->fd = fd;
+		cc->pidfd = pidfd;
+		cc->id = id;
+		snprintf(cc->who, sizeof(cc->who), "pid=%d uid=%u", (int)id.pid, (unsigned)id.uid);
+		cc->state = CC_NEW;
+		cc->deadline_ms = hd_now_ms(hd) + hd->cfg->handshake_timeout_ms;
+		STAILQ_INIT(&cc->outq);
+		if (uv_poll_init_socket(hd->loop, &cc->poll, fd) < 0) {
+			if (pidfd >= 0)
+				close(pidfd);
+			close(fd);
+			free(cc);
+			continue;
+		}
+		cc->poll.data = cc;
+		TAILQ_INSERT_TAIL(&hd->ctlconns, cc, link);
+		hd->nctl++;
+		cc_poll_update(cc);
+		log_debug("control connection from %s", cc->who);
+	}
+}
+
+int ctl_open(struct hd *hd, char *err, size_t errlen)
+{
+	const char *path = hd->cfg->control_socket;
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	socklen_t len;
+	size_t n = strlen(path);
+	int fd, rc;
+
+	if (n >= sizeof(un.sun_path)) {
+		snprintf(err, errlen, "control_socket %s: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	if (path[0] == '@') {
+		memcpy(un.sun_path + 1, path + 1, n - 1);
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	} else {
+		memcpy(un.sun_path, path, n + 1);
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+		/* Create the parent directory if it is missing (e.g. /run/handoffd). */
+		char dir[sizeof(un.sun_path)];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash && slash != dir) {
+			*slash = '\0';
+			if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+				rc = -errno;
+				snprintf(err, errlen, "control_socket %s: cannot create %s: %s", path, dir, strerror(-rc));
+				return rc;
+			}
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "control socket: %s", strerror(-rc));
+		return rc;
+	}
+	mode_t old = umask(0177);
+	rc = listener_bind_unix(fd, (struct sockaddr *)&un, len, SOCK_SEQPACKET);
+	umask(old);
+	if (rc < 0) {
+		snprintf(err, errlen, "control_socket %s: %s%s", path, strerror(-rc),
+		         rc == -EADDRINUSE ? " (another handoffd is running there)"
+		         : rc == -EEXIST  ? " (the path exists and is not a socket)"
+		                          : "");
+		close(fd);
+		return rc;
+	}
+	if (path[0] == '/') {
+		if (chmod(path, hd->cfg->control_mode) < 0 ||
+		    (hd->cfg->control_group != (gid_t)-1 && chown(path, (uid_t)-1, hd->cfg->control_group) < 0)) {
+			rc = -errno;
+			snprintf(err, errlen, "control_socket %s: chmod/chown: %s", path, strerror(-rc));
+			unlink(path);
+			close(fd);
+			return rc;
+		}
+	}
+	if (listen(fd, 128) < 0 || uv_poll_init_socket(hd->loop, &hd->ctl_poll, fd) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "control_socket %s: listen: %s", path, strerror(-rc));
+		if (path[0] == '/')
+			unlink(path);
+		close(fd);
+		return rc;
+	}
+	hd->ctl_poll.data = hd;
+	hd->ctl_fd = fd;
+	snprintf(hd->ctl_path, sizeof(hd->ctl_path), "%s", path);
+	uv_timer_init(hd->loop, &hd->reap_timer);
+	hd->reap_timer.data = hd;
+	ctl_update(hd);
+	return 0;
+}
+
+void ctl_update(struct hd *hd)
+{
+	if (hd->ctl_fd < 0)
+		return;
+	bool want = !hd->fd_starved && !hd->shutting_down;
+	if (want == hd->ctl_polling)
+		return;
+	if (want)
+		uv_poll_start(&hd->ctl_poll, UV_READABLE, on_ctl_accept);
+	else
+		uv_poll_stop(&hd->ctl_poll);
+	hd->ctl_polling = want;
+}
+
+static void on_ctl_closed(uv_handle_t *h)
+{
+	struct hd *hd = h->data;
+	if (hd->ctl_fd >= 0)
+		close(hd->ctl_fd);
+	hd->ctl_fd = -1;
+}
+
+void ctl_close(struct hd *hd)
+{
+	struct ctlconn *cc;
+	while ((cc = TAILQ_FIRST(&hd->ctlconns)) != NULL)
+		ctl_drop(cc, "handoffd exiting");
+	if (hd->ctl_fd >= 0) {
+		if (hd->ctl_polling)
+			uv_poll_stop(&hd->ctl_poll);
+		hd->ctl_polling = false;
+		if (hd->ctl_path[0] == '/')
+			unlink(hd->ctl_path);
+		uv_close((uv_handle_t *)&hd->ctl_poll, on_ctl_closed);
+	}
+	if (!uv_is_closing((uv_handle_t *)&hd->reap_timer))
+		uv_close((uv_handle_t *)&hd->reap_timer, NULL);
+}

@@ -1,0 +1,278 @@
+/* listener: bind, accept, pause/resume. */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "dispatch.h"
+#include "listener.h"
+#include "log.h"
+
+#define ACCEPT_BATCH 64 /* connections taken per wake-up, so one busy listener cannot starve the loop */
+
+int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int type)
+{
+	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+	if (bind(fd, sa, len) == 0)
+		return 0;
+	if (errno != EADDRINUSE || un->sun_path[0] == '\0')
+		return -errno;
+
+	/* A file is there. Replace it only if it is a socket nobody answers on. */
+	struct stat st;
+	if (lstat(un->sun_path, &st) < 0)
+		return -EADDRINUSE;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	int probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return -errno;
+	int rc = connect(probe, sa, len);
+	int e = errno;
+	close(probe);
+	if (rc == 0 || (e != ECONNREFUSED && e != ENOENT))
+		return -EADDRINUSE;
+	if (unlink(un->sun_path) < 0 && errno != ENOENT)
+		return -errno;
+	if (bind(fd, sa, len) < 0)
+		return -errno;
+	return 0;
+}
+
+static void on_accept(uv_poll_t *h, int status, int events);
+
+int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_listen *cl, int idx,
+                  struct listener **ret, char *err, size_t errlen)
+{
+	const struct addr_bound *ab = &cl->bound[idx];
+	int family = ab->ss.ss_family;
+	int fd = -1, one = 1, rc;
+	struct listener *l = calloc(1, sizeof(*l));
+	if (!l) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	l->fd = -1;
+	l->hd = hd;
+	l->index = idx;
+	snprintf(l->text, sizeof(l->text), "%s", cl->text);
+
+	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: socket: %s", cl->text, strerror(-rc));
+		goto fail;
+	}
+	if (family == AF_INET || family == AF_INET6) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (family == AF_INET6) {
+			int v6only = ab->dual_stack ? 0 : 1;
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+		}
+		if (bind(fd, (const struct sockaddr *)&ab->ss, ab->len) < 0) {
+			rc = -errno;
+			/* A star host on a host without IPv6: fall back to IPv4 any. */
+			if (ab->dual_stack && (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL)) {
+				close(fd);
+				struct sockaddr_in a4 = {.sin_family = AF_INET,
+				                         .sin_port = ((const struct sockaddr_in6 *)&ab->ss)->sin6_port};
+				fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+				if (fd < 0 || (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)),
+				               bind(fd, (struct sockaddr *)&a4, sizeof(a4)) < 0)) {
+					rc = -errno;
+					snprintf(err, errlen, "%s: bind: %s", cl->text, strerror(-rc));
+					goto fail;
+				}
+			} else {
+				snprintf(err, errlen, "%s: bind: %s", cl->text, strerror(-rc));
+				goto fail;
+			}
+		}
+	} else {
+		mode_t old = 0;
+		if (cs->socket_mode)
+			old = umask(0777); /* no window where the file has a wider mode */
+		rc = listener_bind_unix(fd, (const struct sockaddr *)&ab->ss, ab->len, SOCK_STREAM);
+		if (cs->socket_mode)
+			umask(old);
+		if (rc < 0) {
+			snprintf(err, errlen, "%s: bind: %s%s", cl->text, strerror(-rc),
+			         rc == -EADDRINUSE ? " (a live process is listening there)"
+			         : rc == -EEXIST  ? " (the path exists and is not a socket)"
+			                          : "");
+			goto fail;
+		}
+		const struct sockaddr_un *un = (const struct sockaddr_un *)&ab->ss;
+		if (un->sun_path[0] != '\0') {
+			snprintf(l->unix_path, sizeof(l->unix_path), "%s", un->sun_path);
+			if (cs->socket_mode && chmod(l->unix_path, cs->socket_mode) < 0) {
+				rc = -errno;
+				snprintf(err, errlen, "%s: chmod: %s", cl->text, strerror(-rc));
+				goto fail;
+			}
+			if ((cs->socket_owner != (uid_t)-1 || cs->socket_group != (gid_t)-1) &&
+			    chown(l->unix_path, cs->socket_owner, cs->socket_group) < 0) {
+				rc = -errno;
+				snprintf(err, errlen, "%s: chown: %s", cl->text, strerror(-rc));
+				goto fail;
+			}
+		}
+	}
+	if (listen(fd, cs->backlog) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: listen: %s", cl->text, strerror(-rc));
+		goto fail;
+	}
+	l->addr_len = sizeof(l->addr);
+	if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addr_len) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: getsockname: %s", cl->text, strerror(-rc));
+		goto fail;
+	}
+	addr_format((struct sockaddr *)&l->addr, l->addr_len, l->display, sizeof(l->display));
+	rc = uv_poll_init_socket(hd->loop, &l->poll, fd);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", cl->text, uv_strerror(rc));
+		goto fail;
+	}
+	l->poll.data = l;
+	l->fd = fd;
+	*ret = l;
+	return 0;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (l->unix_path[0])
+		unlink(l->unix_path);
+	free(l);
+	return rc;
+}
+
+void listener_update(struct listener *l)
+{
+	struct hd *hd = l->hd;
+	bool want = l->svc && !l->svc->paused && !hd->fd_starved && !hd->shutting_down;
+	if (want == l->polling)
+		return;
+	if (want)
+		uv_poll_start(&l->poll, UV_READABLE, on_accept);
+	else
+		uv_poll_stop(&l->poll);
+	l->polling = want;
+}
+
+static void on_close(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	if (l->fd >= 0)
+		close(l->fd);
+	free(l);
+}
+
+void listener_close(struct listener *l)
+{
+	if (l->polling)
+		uv_poll_stop(&l->poll);
+	l->polling = false;
+	if (l->unix_path[0])
+		unlink(l->unix_path);
+	uv_close((uv_handle_t *)&l->poll, on_close);
+}
+
+static void on_starve_timer(uv_timer_t *t)
+{
+	struct hd *hd = t->data;
+	struct listener *l;
+	hd->fd_starved = false;
+	log_notice("retrying accept after running out of file descriptors");
+	TAILQ_FOREACH(l, &hd->listeners, link)
+		listener_update(l);
+	ctl_update(hd);
+}
+
+void listener_starve(struct hd *hd, int err)
+{
+	struct listener *l;
+	if (hd->fd_starved)
+		return;
+	hd->fd_starved = true;
+	log_error("accept: %s: pausing all listeners for 250 ms (raise RLIMIT_NOFILE or lower capacities)",
+	          strerror(err));
+	TAILQ_FOREACH(l, &hd->listeners, link)
+		listener_update(l);
+	ctl_update(hd);
+	hd->starve_timer.data = hd;
+	uv_timer_start(&hd->starve_timer, on_starve_timer, 250, 0);
+}
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+	struct listener *l = h->data;
+	struct service *svc = l->svc;
+	struct hd *hd = l->hd;
+
+	if (status < 0) {
+		log_warning("listener %s: poll error: %s", l->display, uv_strerror(status));
+		return;
+	}
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		/* Take a connection only when someone can have it: otherwise it
+		 * stays in the kernel backlog, at no cost to us. */
+		if (svc->nready == 0 || svc->npending > 0) {
+			svc->paused = true;
+			listener_update(l);
+			return;
+		}
+		struct conn *c = malloc(sizeof(*c));
+		if (!c) {
+			log_error("out of memory accepting on %s", l->display);
+			return;
+		}
+		c->peer_len = sizeof(c->peer);
+		/* Blocking socket for the backend: O_NONBLOCK would be shared with
+		 * its copy. Close-on-exec is per descriptor. */
+		int fd = accept4(l->fd, (struct sockaddr *)&c->peer, &c->peer_len, SOCK_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			free(c);
+			if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR)
+				return;
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+				listener_starve(hd, e);
+				return;
+			}
+			/* ECONNABORTED, EPROTO, network errors: that client is gone. */
+			log_debug("accept on %s: %s", l->display, strerror(e));
+			continue;
+		}
+		c->fd = fd;
+		c->id = ++hd->next_conn_id;
+		c->svc = svc;
+		c->deliveries = 0;
+		c->has_cred = false;
+		memcpy(&c->local, &l->addr, l->addr_len);
+		c->local_len = l->addr_len;
+		if (l->addr.ss_family == AF_UNIX) {
+			struct ucred uc;
+			socklen_t ul = sizeof(uc);
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0) {
+				c->has_cred = true;
+				c->cred_pid = uc.pid;
+				c->cred_uid = uc.uid;
+				c->cred_gid = uc.gid;
+			}
+		}
+		svc->accepted++;
+		dispatch_conn(c, false);
+	}
+}

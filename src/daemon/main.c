@@ -1,0 +1,314 @@
+/* main: argv, start-up order, signals, reload, teardown; nothing else.
+ *
+ * Start-up order: load and validate the config; bind every listener and the
+ * control socket; drop privileges; install signal handlers; tell systemd we
+ * are ready; run the loop. Exit codes (handoffd(8)): 0 ok, 1 config error,
+ * 2 usage error, 3 start-up failure. */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "daemon.h"
+#include "listener.h"
+#include "log.h"
+#include "registry.h"
+#include "sdnotify.h"
+#include "service.h"
+
+#define EXIT_CONFIG 1
+#define EXIT_USAGE 2
+#define EXIT_STARTUP 3
+
+static bool opt_debug;
+
+uint64_t hd_now_ms(struct hd *hd)
+{
+	return uv_now(hd->loop);
+}
+
+static unsigned sweep_interval(const struct config *c)
+{
+	unsigned t = c->handshake_timeout_ms / 4;
+	return t < 20 ? 20 : t > 1000 ? 1000 : t;
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	ctl_sweep(t->data);
+}
+
+int hd_reload(struct hd *hd, char *err, size_t errlen)
+{
+	struct config *nc = NULL;
+	sdnotify_reloading();
+	int rc = config_load_file(hd->config_path, &nc, err, errlen);
+	if (rc == 0) {
+		struct config *oc = hd->cfg;
+		if (strcmp(oc->control_socket, nc->control_socket) != 0 || oc->control_mode != nc->control_mode ||
+		    oc->control_group != nc->control_group)
+			log_warning("reload: control socket settings changed: they take effect when handoffd restarts");
+		if (oc->user != nc->user || oc->group != nc->group)
+			log_warning("reload: user/group changed: they take effect when handoffd restarts");
+		rc = service_apply(hd, nc, err, errlen);
+		if (rc < 0)
+			config_free(nc);
+	}
+	if (rc < 0) {
+		log_error("reload refused, the running configuration stays: %s", err);
+		sdnotify_ready();
+		return rc;
+	}
+	hd->reloads++;
+	log_set_level(opt_debug ? LOG_LVL_DEBUG : hd->cfg->log_level);
+	uv_timer_start(&hd->sweep_timer, on_sweep, sweep_interval(hd->cfg), sweep_interval(hd->cfg));
+	log_notice("configuration reloaded from %s", hd->config_path);
+	sdnotify_ready();
+	return 0;
+}
+
+static void on_walk_close(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void finish(struct hd *hd)
+{
+	unsigned lost = 0;
+	if (hd->finishing)
+		return;
+	hd->finishing = true;
+	struct service *svc;
+	TAILQ_FOREACH(svc, &hd->services, link)
+		lost += svc->npending;
+	if (lost)
+		log_warning("exiting with %u connection%s no backend took", lost, lost == 1 ? "" : "s");
+	ctl_close(hd);
+	service_free_all(hd);
+	uv_close((uv_handle_t *)&hd->sweep_timer, NULL);
+	uv_close((uv_handle_t *)&hd->starve_timer, NULL);
+	uv_close((uv_handle_t *)&hd->shutdown_timer, NULL);
+	uv_close((uv_handle_t *)&hd->sig_hup, NULL);
+	uv_close((uv_handle_t *)&hd->sig_term, NULL);
+	uv_close((uv_handle_t *)&hd->sig_int, NULL);
+}
+
+void hd_shutdown_check(struct hd *hd)
+{
+	if (!hd->shutting_down || hd->finishing)
+		return;
+	struct service *svc;
+	TAILQ_FOREACH(svc, &hd->services, link) {
+		/* Connections waiting for a backend that exists: wait for it. */
+		if (svc->npending && svc->nbackends)
+			return;
+		struct backend *b;
+		TAILQ_FOREACH(b, &svc->backends, link)
+			if (b->nunacked || b->nqueued)
+				return;
+	}
+	log_notice("every queued connection delivered; exiting");
+	finish(hd);
+}
+
+static void on_shutdown_timeout(uv_timer_t *t)
+{
+	struct hd *hd = t->data;
+	log_warning("shutdown_timeout reached with connections still unacknowledged; exiting");
+	finish(hd);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct hd *hd = s->data;
+	if (signum == SIGHUP) {
+		char err[4096];
+		log_notice("SIGHUP: reloading %s", hd->config_path);
+		hd_reload(hd, err, sizeof(err));
+		return;
+	}
+	if (hd->shutting_down)
+		return;
+	log_notice("%s: no longer accepting; delivering what is queued", strsignal(signum));
+	sdnotify_stopping();
+	hd->shutting_down = true;
+	/* Close the listeners: connections stop arriving. */
+	struct listener *l;
+	while ((l = TAILQ_FIRST(&hd->listeners)) != NULL) {
+		TAILQ_REMOVE(&hd->listeners, l, link);
+		if (l->svc)
+			TAILQ_REMOVE(&l->svc->listeners, l, svc_link);
+		listener_close(l);
+	}
+	ctl_update(hd);
+	hd->shutdown_timer.data = hd;
+	uv_timer_start(&hd->shutdown_timer, on_shutdown_timeout, hd->cfg->shutdown_timeout_ms, 0);
+	hd_shutdown_check(hd);
+}
+
+static int drop_privileges(const struct config *c)
+{
+	if (c->user == (uid_t)-1 && c->group == (gid_t)-1)
+		return 0;
+	gid_t g = c->group;
+	if (c->user != (uid_t)-1) {
+		if (initgroups(c->user_name[0] ? c->user_name : "nobody", g) < 0 && setgroups(1, &g) < 0)
+			return -errno;
+	} else if (setgroups(1, &g) < 0) {
+		return -errno;
+	}
+	if (g != (gid_t)-1 && setgid(g) < 0)
+		return -errno;
+	if (c->user != (uid_t)-1 && setuid(c->user) < 0)
+		return -errno;
+	/* Make sure there is no way back. */
+	if (c->user != (uid_t)-1 && c->user != 0 && setuid(0) == 0)
+		return -EPERM;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: handoffd [-f FILE] [-t] [-d]\n"
+	        "  -f, --config FILE  configuration file (default %s/handoffd/handoffd.conf)\n"
+	        "  -t, --test         check the configuration and exit (0: good, 1: bad)\n"
+	        "  -d, --debug        log at debug level\n"
+	        "  -h, --help         this text\n"
+	        "  -V, --version      print the version\n",
+	        SYSCONFDIR);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'f'}, {"test", no_argument, NULL, 't'},
+		{"debug", no_argument, NULL, 'd'},        {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	const char *path = SYSCONFDIR "/handoffd/handoffd.conf";
+	bool test = false;
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":f:tdhV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			path = optarg;
+			break;
+		case 't':
+			test = true;
+			break;
+		case 'd':
+			opt_debug = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("handoffd %s\n", PACKAGE_VERSION);
+			return 0;
+		case ':':
+			fprintf(stderr, "handoffd: option %s needs an argument\n", argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
+		default:
+			fprintf(stderr, "handoffd: unknown option %s\n", argv[optind - 1]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "handoffd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	char err[8192];
+	struct config *cfg = NULL;
+	if (config_load_file(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_CONFIG;
+	}
+	if (test) {
+		printf("%s: configuration OK (%zu service%s)\n", path, cfg->nservices, cfg->nservices == 1 ? "" : "s");
+		config_free(cfg);
+		return 0;
+	}
+	log_set_level(opt_debug ? LOG_LVL_DEBUG : cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	static struct hd hd; /* the one context; static only to live past main's frame for libuv */
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	hd.loop = &loop;
+	hd.config_path = path;
+	hd.ctl_fd = -1;
+	TAILQ_INIT(&hd.services);
+	TAILQ_INIT(&hd.listeners);
+	TAILQ_INIT(&hd.ctlconns);
+	hd.start_ms = uv_now(&loop);
+	uv_timer_init(&loop, &hd.sweep_timer);
+	uv_timer_init(&loop, &hd.starve_timer);
+	uv_timer_init(&loop, &hd.shutdown_timer);
+	hd.sweep_timer.data = &hd;
+
+	/* An empty config to apply against, so start-up and reload share code. */
+	hd.cfg = calloc(1, sizeof(*hd.cfg));
+	if (!hd.cfg || service_apply(&hd, cfg, err, sizeof(err)) < 0) {
+		log_error("%s", hd.cfg ? err : "out of memory");
+		config_free(cfg);
+		return EXIT_STARTUP;
+	}
+	if (ctl_open(&hd, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		service_free_all(&hd);
+		return EXIT_STARTUP;
+	}
+	int rc = drop_privileges(hd.cfg);
+	if (rc < 0) {
+		log_error("cannot drop privileges to user %s: %s", hd.cfg->user_name, strerror(-rc));
+		ctl_close(&hd);
+		service_free_all(&hd);
+		return EXIT_STARTUP;
+	}
+
+	uv_signal_init(&loop, &hd.sig_hup);
+	uv_signal_init(&loop, &hd.sig_term);
+	uv_signal_init(&loop, &hd.sig_int);
+	hd.sig_hup.data = hd.sig_term.data = hd.sig_int.data = &hd;
+	uv_signal_start(&hd.sig_hup, on_signal, SIGHUP);
+	uv_signal_start(&hd.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&hd.sig_int, on_signal, SIGINT);
+	uv_timer_start(&hd.sweep_timer, on_sweep, sweep_interval(hd.cfg), sweep_interval(hd.cfg));
+
+	unsigned nl = 0;
+	struct listener *l;
+	TAILQ_FOREACH(l, &hd.listeners, link)
+		nl++;
+	log_notice("ready: %zu service%s, %u listener%s, control socket %s", hd.cfg->nservices,
+	           hd.cfg->nservices == 1 ? "" : "s", nl, nl == 1 ? "" : "s", hd.ctl_path);
+	sdnotify_status("%zu services, %u listeners", hd.cfg->nservices, nl);
+	sdnotify_ready();
+
+	uv_run(&loop, UV_RUN_DEFAULT);
+
+	if (uv_loop_close(&loop) == UV_EBUSY) {
+		/* Should not happen: every handle is closed in finish(). */
+		log_warning("handles left open at exit; closing them");
+		uv_walk(&loop, on_walk_close, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+	}
+	config_free(hd.cfg);
+	log_notice("exited cleanly");
+	return hd.exit_code;
+}

@@ -1,0 +1,486 @@
+/* libhandoff: the backend side of the control protocol. libc only; never
+ * logs (errors are returned and described by handoff_last_error()). */
+#include "autoconf.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "handoff.h"
+#include "proto.h"
+
+struct handoff {
+	int fd;            /* control socket, non-blocking, close-on-exec */
+	bool nonblock;     /* default for calls */
+	bool registered;
+	bool drain_sent;
+	bool drained;      /* DRAINED received */
+	int dead;          /* sticky error once the daemon closed or refused us */
+	unsigned capacity;
+	uint64_t backend_id;
+	uint32_t seq;
+	uint32_t unacked;  /* DELIVERs received, not yet acknowledged */
+	uint32_t done;     /* connections done, not yet reported */
+	uint32_t open;     /* acknowledged and not yet done */
+	char err[512];
+};
+
+static void set_err(handoff_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_err(handoff_t *h, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(h->err, sizeof(h->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Wait until fd is ready for events; EINTR-safe. */
+static int wait_fd(int fd, short events)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+	for (;;) {
+		int rc = poll(&p, 1, -1);
+		if (rc >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Send one message, waiting for room if the socket is full. */
+static int send_wait(handoff_t *h, struct proto_buf *b)
+{
+	int len = proto_finish(b, 0);
+	if (len < 0)
+		return len;
+	for (;;) {
+		int rc = proto_send(h->fd, b->data, (size_t)len, NULL, 0, false);
+		if (rc != -EAGAIN)
+			return rc;
+		rc = wait_fd(h->fd, POLLOUT);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+static int map_code(uint32_t code)
+{
+	if (code >= 1 && code <= PE_MAX)
+		return -5000 - (int)code;
+	return HANDOFF_E_PROTOCOL;
+}
+
+/* Turn an ERROR message into a return code and a sentence. */
+static int take_error(handoff_t *h, const struct proto_msg *m)
+{
+	char text[PROTO_MAX_TEXT + 1], svc[PROTO_MAX_NAME + 1];
+	uint32_t code = proto_u32(m, PA_ERRCODE);
+	proto_str(m, PA_TEXT, text, sizeof(text));
+	proto_str(m, PA_SERVICE, svc, sizeof(svc));
+	if (code == PE_NOT_ALLOWED && proto_has(m, PA_UID)) {
+		uid_t uid = proto_u32(m, PA_UID);
+		struct passwd pw, *res = NULL;
+		char pwbuf[1024];
+		char name[80] = "";
+		if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+			snprintf(name, sizeof(name), " (%s)", res->pw_name);
+		set_err(h, "uid %u%s is not allowed to serve '%s'%s", (unsigned)uid, name, svc,
+		        strstr(text, "reload") ? " (policy changed by a reload)" : "");
+	} else {
+		set_err(h, "%s", text[0] ? text : handoff_strerror(map_code(code)));
+	}
+	return map_code(code);
+}
+
+int handoff_connect(const char *path, int flags, handoff_t **ret)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	socklen_t len;
+
+	if (!ret)
+		return -EINVAL;
+	*ret = NULL;
+	if (!path)
+		path = secure_getenv("HANDOFF_SOCKET");
+	if (!path || !*path)
+		path = HANDOFF_DEFAULT_SOCKET;
+	size_t n = strlen(path);
+	if (n >= sizeof(un.sun_path) || n < 2)
+		return -EINVAL;
+	if (path[0] == '@') {
+		memcpy(un.sun_path + 1, path + 1, n - 1);
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	} else {
+		memcpy(un.sun_path, path, n + 1);
+		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	}
+
+	handoff_t *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->nonblock = (flags & HANDOFF_NONBLOCK) != 0;
+	h->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (h->fd < 0) {
+		int e = -errno;
+		free(h);
+		return e;
+	}
+	if (connect(h->fd, (struct sockaddr *)&un, len) < 0) {
+		int e = errno;
+		if (e == EINTR || e == EINPROGRESS) {
+			/* The connection goes on; wait for its outcome. */
+			socklen_t el = sizeof(e);
+			if (wait_fd(h->fd, POLLOUT) < 0 || getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0)
+				e = errno;
+		}
+		if (e) {
+			close(h->fd);
+			free(h);
+			return -e;
+		}
+	}
+	*ret = h;
+	return 0;
+}
+
+int handoff_verify_daemon(handoff_t *h, uid_t uid)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+	if (!h)
+		return -EINVAL;
+	if (getsockopt(h->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
+		return -errno;
+	if (uc.uid != uid) {
+		set_err(h, "control socket peer runs as uid %u, expected uid %u", (unsigned)uc.uid, (unsigned)uid);
+		return HANDOFF_E_DAEMON_UID;
+	}
+	return 0;
+}
+
+/* Receive one message; blocking unless nonblock. Returns the decoded type
+ * (> 0) with *m filled and any fd in *ret_fd, or a negative code. */
+static int recv_one(handoff_t *h, bool nonblock, uint8_t *buf, struct proto_msg *m, int *ret_fd)
+{
+	for (;;) {
+		int fds[PROTO_MAX_FDS];
+		unsigned nfds = 0;
+		ssize_t n = proto_recv(h->fd, buf, PROTO_MAX_MSG + 1, fds, PROTO_MAX_FDS, &nfds, false);
+		if (n == -EAGAIN) {
+			if (nonblock)
+				return -EAGAIN;
+			int rc = wait_fd(h->fd, POLLIN);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (n == -ECONNRESET)
+			continue; /* handoffd died; what it sent before is still readable */
+		if (n == 0) {
+			set_err(h, "handoffd closed the control connection");
+			return HANDOFF_E_CLOSED;
+		}
+		if (n == -EBADMSG) {
+			set_err(h, "handoffd sent a truncated message or too many file descriptors");
+			return HANDOFF_E_PROTOCOL;
+		}
+		if (n < 0)
+			return (int)n;
+		const char *why = "";
+		int rc = proto_decode(buf, (size_t)n, nfds, PROTO_FROM_DAEMON, m, &why);
+		if (rc < 0) {
+			proto_close_fds(fds, nfds);
+			set_err(h, "malformed message from handoffd: %s", why);
+			return HANDOFF_E_PROTOCOL;
+		}
+		*ret_fd = nfds ? fds[0] : -1;
+		return m->type;
+	}
+}
+
+int handoff_register(handoff_t *h, const char *service, unsigned capacity)
+{
+	uint8_t buf[PROTO_MAX_MSG + 1];
+	struct proto_buf b;
+	struct proto_msg m;
+
+	if (!h || !service)
+		return -EINVAL;
+	if (h->registered) {
+		set_err(h, "already registered");
+		return HANDOFF_E_STATE;
+	}
+	if (h->dead)
+		return h->dead;
+	size_t n = strlen(service);
+	if (n < 1 || n > PROTO_MAX_NAME || capacity < 1 || capacity > 65535)
+		return -EINVAL;
+	proto_begin(&b, PROTO_REGISTER, ++h->seq);
+	proto_put_str(&b, PA_SERVICE, service);
+	proto_put_u32(&b, PA_CAPACITY, capacity);
+	int rc = send_wait(h, &b);
+	if (rc < 0) {
+		set_err(h, "cannot send to handoffd: %s", strerror(-rc));
+		return rc;
+	}
+	for (;;) {
+		int fd = -1;
+		int t = recv_one(h, false, buf, &m, &fd);
+		if (fd >= 0)
+			close(fd); /* nothing before REGISTERED carries an fd */
+		if (t < 0) {
+			h->dead = t;
+			return t;
+		}
+		if (t == PROTO_REGISTERED) {
+			h->registered = true;
+			h->capacity = proto_u32(&m, PA_CAPACITY);
+			h->backend_id = proto_u64(&m, PA_BACKEND_ID);
+			h->err[0] = '\0';
+			return 0;
+		}
+		if (t == PROTO_ERROR) {
+			h->dead = take_error(h, &m);
+			return h->dead;
+		}
+		set_err(h, "unexpected %s from handoffd before REGISTERED", proto_type_name((unsigned)t));
+		h->dead = HANDOFF_E_PROTOCOL;
+		return HANDOFF_E_PROTOCOL;
+	}
+}
+
+unsigned handoff_capacity(const handoff_t *h)
+{
+	return h ? h->capacity : 0;
+}
+
+uint64_t handoff_backend_id(const handoff_t *h)
+{
+	return h ? h->backend_id : 0;
+}
+
+int handoff_fd(const handoff_t *h)
+{
+	return h ? h->fd : -EINVAL;
+}
+
+/* Send the acknowledgement and done counts; wait for room if asked. */
+static int send_ack(handoff_t *h, bool wait)
+{
+	struct proto_buf b;
+	if (!h->unacked && !h->done)
+		return 0;
+	proto_begin(&b, PROTO_ACK, 0);
+	proto_put_u32(&b, PA_RECEIVED, h->unacked);
+	proto_put_u32(&b, PA_DONE, h->done);
+	int rc;
+	if (wait) {
+		rc = send_wait(h, &b);
+	} else {
+		int len = proto_finish(&b, 0);
+		rc = len < 0 ? len : proto_send(h->fd, b.data, (size_t)len, NULL, 0, false);
+	}
+	if (rc == 0) {
+		h->unacked = 0;
+		h->done = 0;
+	}
+	return rc;
+}
+
+int handoff_flush(handoff_t *h)
+{
+	if (!h)
+		return -EINVAL;
+	return send_ack(h, false);
+}
+
+static void fill_conn(struct handoff_conn *c, const struct proto_msg *m, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->id = proto_u64(m, PA_CONN_ID);
+	proto_str(m, PA_SERVICE, c->service, sizeof(c->service));
+	const struct proto_val *l = &m->attr[PA_LOCAL_ADDR], *p = &m->attr[PA_PEER_ADDR];
+	if (l->len <= sizeof(c->local)) {
+		memcpy(&c->local, l->p, l->len);
+		c->local_len = l->len;
+	}
+	if (p->len && p->len <= sizeof(c->peer)) {
+		memcpy(&c->peer, p->p, p->len);
+		c->peer_len = p->len;
+	}
+	if (proto_has(m, PA_PEER_PID)) {
+		c->has_cred = 1;
+		c->pid = (pid_t)proto_u32(m, PA_PEER_PID);
+		c->uid = proto_u32(m, PA_PEER_UID);
+		c->gid = proto_u32(m, PA_PEER_GID);
+	}
+}
+
+int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
+{
+	uint8_t buf[PROTO_MAX_MSG + 1];
+	struct proto_msg m;
+
+	if (!h || !ret_conn)
+		return -EINVAL;
+	if (!h->registered) {
+		set_err(h, "handoff_accept() before handoff_register()");
+		return HANDOFF_E_STATE;
+	}
+	if (h->drained)
+		return HANDOFF_E_DRAINED;
+	if (h->dead)
+		return h->dead;
+	bool nonblock = h->nonblock || (flags & HANDOFF_NONBLOCK);
+	for (;;) {
+		int fd = -1;
+		int t = recv_one(h, true, buf, &m, &fd);
+		if (t == -EAGAIN) {
+			/* Nothing to read: report finished connections before waiting,
+			 * so capacity can never stay stuck on our side. */
+			int rc = send_ack(h, false);
+			if (rc < 0 && rc != -EAGAIN)
+				return rc;
+			if (nonblock)
+				return -EAGAIN;
+			rc = wait_fd(h->fd, POLLIN);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		if (t < 0) {
+			h->dead = t;
+			return t;
+		}
+		switch (t) {
+		case PROTO_DELIVER:
+			fill_conn(ret_conn, &m, fd);
+			h->unacked++;
+			h->open++;
+			/* Acknowledge before the caller touches the connection: from
+			 * here on it is the caller's and handoffd forgets it. If
+			 * handoffd is gone the connection is still ours to serve. */
+			if (send_ack(h, true) < 0)
+				h->unacked = 0;
+			return 0;
+		case PROTO_DRAINED:
+			h->drained = true;
+			send_ack(h, false);
+			set_err(h, "drained: handoffd sends no more connections");
+			return HANDOFF_E_DRAINED;
+		case PROTO_ERROR:
+			if (fd >= 0)
+				close(fd);
+			h->dead = take_error(h, &m);
+			return h->dead;
+		default:
+			if (fd >= 0)
+				close(fd);
+			set_err(h, "unexpected %s from handoffd", proto_type_name((unsigned)t));
+			h->dead = HANDOFF_E_PROTOCOL;
+			return HANDOFF_E_PROTOCOL;
+		}
+	}
+}
+
+int handoff_done(handoff_t *h, const struct handoff_conn *conn, int flags)
+{
+	if (!h)
+		return -EINVAL;
+	(void)conn;
+	if (h->open == 0) {
+		set_err(h, "handoff_done() for more connections than were received");
+		return HANDOFF_E_STATE;
+	}
+	h->open--;
+	h->done++;
+	if (flags & HANDOFF_DEFER)
+		return 0;
+	int rc = send_ack(h, false);
+	return rc == -EAGAIN ? 0 : rc;
+}
+
+int handoff_drain(handoff_t *h)
+{
+	struct proto_buf b;
+	if (!h)
+		return -EINVAL;
+	if (!h->registered)
+		return HANDOFF_E_STATE;
+	if (h->drain_sent || h->drained)
+		return 0;
+	send_ack(h, false);
+	proto_begin(&b, PROTO_DRAIN, ++h->seq);
+	int rc = send_wait(h, &b);
+	if (rc == 0)
+		h->drain_sent = true;
+	return rc;
+}
+
+void handoff_close(handoff_t *h)
+{
+	if (!h)
+		return;
+	if (h->registered && !h->dead)
+		send_ack(h, false);
+	close(h->fd);
+	free(h);
+}
+
+const char *handoff_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "success";
+	case HANDOFF_E_PROTOCOL:
+		return "protocol error between libhandoff and handoffd";
+	case HANDOFF_E_VERSION:
+		return "handoffd does not speak this protocol version";
+	case HANDOFF_E_NO_SERVICE:
+		return "no such service in handoffd's configuration";
+	case HANDOFF_E_NOT_ALLOWED:
+		return "not allowed to serve this service";
+	case HANDOFF_E_LIMIT:
+		return "a handoffd limit was reached";
+	case HANDOFF_E_NOT_ADMIN:
+		return "permission denied: not a handoffd admin";
+	case HANDOFF_E_NOT_FOUND:
+		return "no such backend";
+	case HANDOFF_E_CONFIG:
+		return "the new configuration is broken; the old one keeps running";
+	case HANDOFF_E_STATE:
+		return "call does not fit the handle's state";
+	case HANDOFF_E_SHUTDOWN:
+		return "handoffd is shutting down";
+	case HANDOFF_E_DRAINED:
+		return "drained: no more connections will come";
+	case HANDOFF_E_CLOSED:
+		return "handoffd closed the control connection";
+	case HANDOFF_E_DAEMON_UID:
+		return "the control socket's peer is not the expected uid";
+	}
+	if (err < 0 && err > -4096)
+		return strerror(-err);
+	return "unknown error";
+}
+
+const char *handoff_last_error(const handoff_t *h)
+{
+	return h ? h->err : "";
+}
+
+int handoff_addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	return addr_format(sa, len, buf, size);
+}
