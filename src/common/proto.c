@@ -345,8 +345,6 @@ ssize_t proto_recv(int sock, void *buf, size_t size, int *ret_fds, unsigned max_
 	} cm;
 	struct msghdr mh;
 	ssize_t n;
-	int flags = MSG_CMSG_CLOEXEC | (blocking ? 0 : MSG_DONTWAIT);
-
 	*ret_nfds = 0;
 	for (;;) {
 		memset(&mh, 0, sizeof(mh));
@@ -354,7 +352,7 @@ ssize_t proto_recv(int sock, void *buf, size_t size, int *ret_fds, unsigned max_
 		mh.msg_iovlen = 1;
 		mh.msg_control = cm.buf;
 		mh.msg_controllen = sizeof(cm.buf);
-		n = recvmsg(sock, &mh, flags);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | (blocking ? 0 : MSG_DONTWAIT));
 		if (n >= 0)
 			break;
 		if (errno != EINTR)

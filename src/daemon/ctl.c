@@ -23,7 +23,7 @@
 
 #define ACCEPT_BATCH 32
 #define READ_BATCH 64                   /* messages per wake-up per connection */
-#define OUTQ_MAX_PEER (256u * 1024)     /* queued bytes for a backend (bounded by capacity anyway) */
+#define OUTQ_MAX_PEER (64u * 1024)      /* queued bytes for a peer, plus room for a backend's capacity */
 #define OUTQ_MAX_ADMIN (64u * 1024 * 1024)
 
 static void on_cc_event(uv_poll_t *h, int status, int events);
@@ -69,7 +69,10 @@ static void mark_broken(struct ctlconn *cc, int err)
 
 static int enqueue(struct ctlconn *cc, const void *data, size_t len, struct conn *conn)
 {
-	size_t max = cc->state == CC_ADMIN ? OUTQ_MAX_ADMIN : OUTQ_MAX_PEER;
+	/* A backend can have capacity DELIVERs queued (each at most a few
+	 * hundred bytes); anything past that means it is not reading. */
+	size_t max = cc->state == CC_ADMIN ? OUTQ_MAX_ADMIN
+	             : OUTQ_MAX_PEER + (cc->backend ? (size_t)cc->backend->capacity * 512 : 0);
 	if (cc->outq_bytes + len > max) {
 		log_peer(LOG_LVL_WARNING, "control connection %s: not reading its socket (%zu bytes queued), closing",
 		         cc->who, cc->outq_bytes);
