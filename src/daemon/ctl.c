@@ -55,7 +55,7 @@ static void on_reap(uv_timer_t *t)
 }
 
 /* Never drop synchronously from a send: the caller may be iterating. */
-static void mark_broken(struct ctlconn *cc, int err)
+void ctl_mark_broken(struct ctlconn *cc, int err)
 {
 	if (cc->broken)
 		return;
@@ -76,12 +76,12 @@ static int enqueue(struct ctlconn *cc, const void *data, size_t len, struct conn
 	if (cc->outq_bytes + len > max) {
 		log_peer(LOG_LVL_WARNING, "control connection %s: not reading its socket (%zu bytes queued), closing",
 		         cc->who, cc->outq_bytes);
-		mark_broken(cc, -ENOBUFS);
+		ctl_mark_broken(cc, -ENOBUFS);
 		return -ENOBUFS;
 	}
 	struct outmsg *m = malloc(sizeof(*m) + len);
 	if (!m) {
-		mark_broken(cc, -ENOMEM);
+		ctl_mark_broken(cc, -ENOMEM);
 		return -ENOMEM;
 	}
 	m->conn = conn;
@@ -105,7 +105,7 @@ int ctl_send(struct ctlconn *cc, struct proto_buf *b)
 		if (rc == 0)
 			return 0;
 		if (rc != -EAGAIN) {
-			mark_broken(cc, rc);
+			ctl_mark_broken(cc, rc);
 			return rc;
 		}
 	}
@@ -121,7 +121,7 @@ int ctl_send_deliver(struct ctlconn *cc, struct conn *conn, const struct proto_b
 		if (rc == 0)
 			return 1;
 		if (rc != -EAGAIN) {
-			mark_broken(cc, rc);
+			ctl_mark_broken(cc, rc);
 			return rc;
 		}
 	}
@@ -178,6 +178,8 @@ void ctl_refuse(struct ctlconn *cc, enum proto_err code, const char *text, uint3
 	proto_put_str(&b, PA_TEXT, text);
 	if (ctl_send(cc, &b) == 0)
 		cc->closing = true;
+	if (cc->backend)
+		registry_update_ready(cc->backend); /* closing: no more deliveries */
 }
 
 /* ---- lifecycle ---- */

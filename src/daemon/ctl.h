@@ -34,6 +34,10 @@ struct conn *ctl_take_queued(struct ctlconn *cc);
 /* Send an ERROR (best effort) and close once it is out. */
 void ctl_refuse(struct ctlconn *cc, enum proto_err code, const char *text, uint32_t seq);
 
+/* A send to cc failed: stop using it now, drop it from the loop's next
+ * turn (never synchronously, callers may be iterating). */
+void ctl_mark_broken(struct ctlconn *cc, int err);
+
 /* Close cc now: its backend's unacknowledged connections are requeued. */
 void ctl_drop(struct ctlconn *cc, const char *why);
 

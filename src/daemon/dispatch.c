@@ -123,7 +123,10 @@ bool dispatch_conn(struct conn *c, bool front)
 			break;
 		int rc = ctl_send_deliver(b->cc, c, &buf);
 		if (rc < 0) {
-			/* The backend's socket is broken: it will be dropped. Try the next. */
+			/* The backend's socket is broken: it is dropped on the loop's
+			 * next turn and no longer picked. Try the next one. */
+			ctl_mark_broken(b->cc, rc);
+			registry_update_ready(b);
 			continue;
 		}
 		c->deliveries++;

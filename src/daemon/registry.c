@@ -90,6 +90,8 @@ static void refuse(struct ctlconn *cc, const struct proto_msg *m, enum proto_err
 		proto_put_str(&b, PA_SERVICE, svcname);
 	if (ctl_send(cc, &b) == 0)
 		cc->closing = true;
+	if (cc->backend)
+		registry_update_ready(cc->backend);
 }
 
 void registry_register(struct ctlconn *cc, const struct proto_msg *m)
