@@ -189,8 +189,14 @@ int addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size
 		n = snprintf(buf, size, "%s:%u", h, ntohs(a->sin_port));
 	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &a->sin6_addr, h, sizeof(h));
-		n = snprintf(buf, size, "[%s]:%u", h, ntohs(a->sin6_port));
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+			/* An IPv4 client of a dual-stack listener: show it as IPv4. */
+			inet_ntop(AF_INET, a->sin6_addr.s6_addr + 12, h, sizeof(h));
+			n = snprintf(buf, size, "%s:%u", h, ntohs(a->sin6_port));
+		} else {
+			inet_ntop(AF_INET6, &a->sin6_addr, h, sizeof(h));
+			n = snprintf(buf, size, "[%s]:%u", h, ntohs(a->sin6_port));
+		}
 	} else if (sa->sa_family == AF_UNIX) {
 		const struct sockaddr_un *u = (const struct sockaddr_un *)sa;
 		size_t plen = len - offsetof(struct sockaddr_un, sun_path);

@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "handoff.h" /* HANDOFF_DEFAULT_SOCKET: one default for both ends */
 #include "log.h"
 
 #define INIH_LINE_MAX 200 /* Debian's libinih: buffer including "\r\n\0" */
@@ -353,7 +354,9 @@ static void main_key(struct parse *p, const char *k, const char *v)
 			perr(p, p->line, "user: no such user '%s'", v);
 			return;
 		}
-		snprintf(c->user_name, sizeof(c->user_name), "%s", v);
+		struct passwd *pw = getpwuid(c->user);
+		snprintf(c->user_name, sizeof(c->user_name), "%s", pw ? pw->pw_name : "");
+		c->user_line = p->line;
 		if (c->group == (gid_t)-1)
 			c->group = g;
 	} else if (strcmp(k, "group") == 0) {
@@ -581,6 +584,8 @@ static void validate(struct parse *p)
 	struct config *c = p->c;
 	if (c->nservices == 0)
 		perr(p, p->line > 0 ? p->line : 1, "no [service NAME] section: nothing to serve");
+	if (c->user != (uid_t)-1 && c->group == (gid_t)-1)
+		perr(p, c->user_line, "user: uid %u has no passwd entry: set group too", (unsigned)c->user);
 	for (size_t i = 0; i < c->nservices; i++) {
 		struct cfg_service *s = &c->services[i];
 		if (s->nlisten == 0)
@@ -623,7 +628,7 @@ static struct config *config_new(void)
 	struct config *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	snprintf(c->control_socket, sizeof(c->control_socket), "%s", RUNSTATEDIR "/handoffd/control.sock");
+	snprintf(c->control_socket, sizeof(c->control_socket), "%s", HANDOFF_DEFAULT_SOCKET);
 	c->control_mode = 0666;
 	c->control_group = (gid_t)-1;
 	c->admin_group = (gid_t)-1;

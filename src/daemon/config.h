@@ -60,7 +60,8 @@ struct config {
 	gid_t admin_group;     /* (gid_t)-1 = only root is admin */
 	uid_t user;            /* (uid_t)-1 = stay */
 	gid_t group;           /* (gid_t)-1 = user's primary group, or stay */
-	char user_name[64];
+	char user_name[64];    /* "" when the uid has no passwd entry */
+	int user_line;
 	int log_level;         /* enum log_level */
 	unsigned max_control_per_uid;
 	unsigned max_control;

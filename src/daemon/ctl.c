@@ -361,7 +361,12 @@ static void cmd_admin_drain(struct ctlconn *cc, const struct proto_msg *m)
 	}
 	if (n == 0) {
 		char text[128];
-		snprintf(text, sizeof(text), "no backend with id %llu or pid %d", (unsigned long long)id, (int)pid);
+		if (id && pid > 0 && (uint64_t)pid == id)
+			snprintf(text, sizeof(text), "no backend with id %llu or pid %d", (unsigned long long)id, (int)pid);
+		else if (id)
+			snprintf(text, sizeof(text), "no backend with id %llu", (unsigned long long)id);
+		else
+			snprintf(text, sizeof(text), "no backend with pid %d", (int)pid);
 		proto_begin(&out, PROTO_ERROR, m->seq);
 		proto_put_u32(&out, PA_ERRCODE, PE_NOT_FOUND);
 		proto_put_str(&out, PA_TEXT, text);
@@ -488,6 +493,16 @@ static void on_cc_event(uv_poll_t *h, int status, int events)
 		struct proto_msg m;
 		const char *why = "";
 		int rc = proto_decode(buf, (size_t)n, 0, PROTO_FROM_CLIENT, &m, &why);
+		if (rc == -EPROTONOSUPPORT) {
+			char text[96];
+			log_peer(LOG_LVL_WARNING, "control connection %s: protocol version %u, we speak %u, closing",
+			         cc->who, buf[2], PROTO_VERSION);
+			snprintf(text, sizeof(text), "handoffd speaks protocol version %u, not %u", PROTO_VERSION, buf[2]);
+			ctl_refuse(cc, PE_VERSION, text, 0);
+			if (!cc->dead && STAILQ_EMPTY(&cc->outq))
+				ctl_drop(cc, "protocol version");
+			return;
+		}
 		if (rc < 0) {
 			log_peer(LOG_LVL_WARNING, "control connection %s: %s (%zd bytes, type %u), closing control connection",
 			         cc->who, why, n, n >= 4 ? buf[3] : 0);
@@ -614,18 +629,6 @@ int ctl_open(struct hd *hd, char *err, size_t errlen)
 	} else {
 		memcpy(un.sun_path, path, n + 1);
 		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-		/* Create the parent directory if it is missing (e.g. /run/handoffd). */
-		char dir[sizeof(un.sun_path)];
-		snprintf(dir, sizeof(dir), "%s", path);
-		char *slash = strrchr(dir, '/');
-		if (slash && slash != dir) {
-			*slash = '\0';
-			if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-				rc = -errno;
-				snprintf(err, errlen, "control_socket %s: cannot create %s: %s", path, dir, strerror(-rc));
-				return rc;
-			}
-		}
 	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
@@ -696,8 +699,17 @@ static void on_ctl_closed(uv_handle_t *h)
 void ctl_close(struct hd *hd)
 {
 	struct ctlconn *cc;
-	while ((cc = TAILQ_FIRST(&hd->ctlconns)) != NULL)
+	while ((cc = TAILQ_FIRST(&hd->ctlconns)) != NULL) {
+		if (cc->backend && !cc->broken) {
+			/* Best effort: say why, so libhandoff reports HANDOFF_E_SHUTDOWN. */
+			struct proto_buf b;
+			proto_begin(&b, PROTO_ERROR, 0);
+			proto_put_u32(&b, PA_ERRCODE, PE_SHUTDOWN);
+			proto_put_str(&b, PA_TEXT, "handoffd is shutting down");
+			ctl_send(cc, &b);
+		}
 		ctl_drop(cc, "handoffd exiting");
+	}
 	if (hd->ctl_fd >= 0) {
 		if (hd->ctl_polling)
 			uv_poll_stop(&hd->ctl_poll);

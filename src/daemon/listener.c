@@ -19,9 +19,29 @@
 
 #define ACCEPT_BATCH 64 /* connections taken per wake-up, so one busy listener cannot starve the loop */
 
+/* Create the socket file's directory if it is missing (e.g. /run/handoffd
+ * after a reboot); one level only, mode 0755. */
+static int make_parent(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int type)
 {
 	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+	if (un->sun_path[0] != '\0') {
+		int rc = make_parent(un->sun_path);
+		if (rc < 0)
+			return rc;
+	}
 	if (bind(fd, sa, len) == 0)
 		return 0;
 	if (errno != EADDRINUSE || un->sun_path[0] == '\0')
@@ -255,6 +275,8 @@ static void on_accept(uv_poll_t *h, int status, int events)
 			log_debug("accept on %s: %s", l->display, strerror(e));
 			continue;
 		}
+		if (c->peer_len <= (socklen_t)sizeof(sa_family_t))
+			c->peer_len = 0; /* unnamed Unix client: no address */
 		c->fd = fd;
 		c->id = ++hd->next_conn_id;
 		c->svc = svc;

@@ -135,8 +135,11 @@ static void on_signal(uv_signal_t *s, int signum)
 		hd_reload(hd, err, sizeof(err));
 		return;
 	}
-	if (hd->shutting_down)
+	if (hd->shutting_down) {
+		log_warning("%s again: exiting now without waiting for acknowledgements", strsignal(signum));
+		finish(hd);
 		return;
+	}
 	log_notice("%s: no longer accepting; delivering what is queued", strsignal(signum));
 	sdnotify_stopping();
 	hd->shutting_down = true;
@@ -159,8 +162,9 @@ static int drop_privileges(const struct config *c)
 	if (c->user == (uid_t)-1 && c->group == (gid_t)-1)
 		return 0;
 	gid_t g = c->group;
-	if (c->user != (uid_t)-1) {
-		if (initgroups(c->user_name[0] ? c->user_name : "nobody", g) < 0 && setgroups(1, &g) < 0)
+	/* Supplementary groups: the user's own (initgroups), else just g. */
+	if (c->user != (uid_t)-1 && c->user_name[0]) {
+		if (initgroups(c->user_name, g) < 0)
 			return -errno;
 	} else if (setgroups(1, &g) < 0) {
 		return -errno;

@@ -3,6 +3,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -129,25 +130,24 @@ int handoff_connect(const char *path, int flags, handoff_t **ret)
 	if (!h)
 		return -ENOMEM;
 	h->nonblock = (flags & HANDOFF_NONBLOCK) != 0;
-	h->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Blocking connect unless asked not to: a full backlog then waits
+	 * instead of failing. The socket is non-blocking afterwards; blocking
+	 * calls wait with poll(). */
+	h->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (h->nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (h->fd < 0) {
 		int e = -errno;
 		free(h);
 		return e;
 	}
-	if (connect(h->fd, (struct sockaddr *)&un, len) < 0) {
-		int e = errno;
-		if (e == EINTR || e == EINPROGRESS) {
-			/* The connection goes on; wait for its outcome. */
-			socklen_t el = sizeof(e);
-			if (wait_fd(h->fd, POLLOUT) < 0 || getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0)
-				e = errno;
-		}
-		if (e) {
-			close(h->fd);
-			free(h);
-			return -e;
-		}
+	int rc;
+	do
+		rc = connect(h->fd, (struct sockaddr *)&un, len);
+	while (rc < 0 && errno == EINTR && !h->nonblock);
+	if (rc < 0 || (!h->nonblock && fcntl(h->fd, F_SETFL, fcntl(h->fd, F_GETFL) | O_NONBLOCK) < 0)) {
+		int e = -errno;
+		close(h->fd);
+		free(h);
+		return e;
 	}
 	*ret = h;
 	return 0;
