@@ -449,8 +449,11 @@ static void on_cc_event(uv_poll_t *h, int status, int events)
 	uint8_t buf[PROTO_MAX_MSG + 1];
 
 	if (status < 0) {
-		ctl_drop(cc, uv_strerror(status));
-		return;
+		/* libuv reports POLLERR as UV_EBADF and stops the handle. A peer
+		 * that closed with our messages unread leaves ECONNRESET pending
+		 * before what it sent last (an ACK, say): read that first. */
+		cc->poll_events = 0;
+		events = UV_READABLE;
 	}
 	if (events & UV_WRITABLE) {
 		int rc = flush(cc);
@@ -471,7 +474,7 @@ static void on_cc_event(uv_poll_t *h, int status, int events)
 		/* No message to handoffd carries fds: max_fds 0 closes any. */
 		ssize_t n = proto_recv(cc->fd, buf, sizeof(buf), fds, 0, &nfds, false);
 		if (n == -EAGAIN)
-			return;
+			break;
 		if (n == -ECONNRESET)
 			continue; /* peer gone; read what it sent before EOF */
 		if (n == -EBADMSG) {
@@ -515,6 +518,7 @@ static void on_cc_event(uv_poll_t *h, int status, int events)
 			return;
 		}
 	}
+	cc_poll_update(cc); /* re-arms after a POLLERR */
 }
 
 /* ---- the listening control socket ---- */

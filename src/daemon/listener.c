@@ -242,8 +242,10 @@ static void on_accept(uv_poll_t *h, int status, int events)
 	struct hd *hd = l->hd;
 
 	if (status < 0) {
-		log_warning("listener %s: poll error: %s", l->display, uv_strerror(status));
-		return;
+		/* libuv stopped the handle; accept4 below reports the real error. */
+		log_peer(LOG_LVL_WARNING, "listener %s: poll error: %s", l->display, uv_strerror(status));
+		l->polling = false;
+		listener_update(l);
 	}
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		/* Take a connection only when someone can have it: otherwise it

@@ -230,6 +230,15 @@ int handoff_register(handoff_t *h, const char *service, unsigned capacity)
 	proto_put_u32(&b, PA_CAPACITY, capacity);
 	int rc = send_wait(h, &b);
 	if (rc < 0) {
+		/* handoffd may have refused us at connect time (a limit) and
+		 * closed: its ERROR is still readable and says why. */
+		int fd = -1;
+		if (recv_one(h, true, buf, &m, &fd) == PROTO_ERROR) {
+			h->dead = take_error(h, &m);
+			return h->dead;
+		}
+		if (fd >= 0)
+			close(fd);
 		set_err(h, "cannot send to handoffd: %s", strerror(-rc));
 		return rc;
 	}

@@ -284,7 +284,7 @@ TEST(valid, full_config)
 TEST(valid, defaults)
 {
 	struct config *c = load_ok("[service a]\nlisten = tcp://127.0.0.1:1\n");
-	cr_assert_str_eq(c->control_socket, RUNSTATEDIR "/handoffd/control.sock");
+	cr_assert_str_eq(c->control_socket, "/run/handoffd/control.sock");
 	cr_assert_eq(c->control_mode, 0666);
 	cr_assert_eq(c->control_group, (gid_t)-1);
 	cr_assert_eq(c->admin_group, (gid_t)-1);
@@ -1028,7 +1028,7 @@ TEST(errors, listen_on_the_control_socket)
 	assert_error(4, "unix:@hd-ctl", "control socket");
 
 	/* The default control socket counts too. */
-	load_bad("[service web]\nlisten = unix:" RUNSTATEDIR "/handoffd/control.sock\n");
+	load_bad("[service web]\nlisten = unix:/run/handoffd/control.sock\n");
 	assert_error(2, "control socket", NULL);
 }
 
