@@ -1,0 +1,1261 @@
+/* harness: see harness.h. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handoff.h"
+#include "harness.h"
+
+struct h_ctx h;
+
+/* LeakSanitizer (--enable-sanitizers) reads this hook from the program:
+ * criterion's runner leaks a small allocation of its own at exit, which
+ * would otherwise fail every test program. Our own code is not covered. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:libcriterion.so\n";
+}
+
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+	return "print_suppressions=0";
+}
+
+/* ---- small utilities ---- */
+
+uint64_t h_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void h_nap(void)
+{
+	struct timespec ts = {0, 3 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+}
+
+static int ms_left(uint64_t end)
+{
+	uint64_t now = h_now_ms();
+	return now >= end ? 0 : (int)(end - now);
+}
+
+static const char *env_path(const char *var)
+{
+	const char *v = getenv(var);
+	cr_assert(v && *v, "environment variable %s is not set (run the tests with `make check`)", var);
+	return v;
+}
+
+int h_count_fds(pid_t pid)
+{
+	char path[64];
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd");
+	DIR *d = opendir(path);
+	if (!d)
+		return -errno;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	if (!pid)
+		n--; /* the directory stream's own fd */
+	closedir(d);
+	return n;
+}
+
+char *h_read_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	cr_assert(buf);
+	if (f) {
+		size_t n;
+		while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+			len += n;
+			if (cap - len < 1024) {
+				cap *= 2;
+				buf = realloc(buf, cap);
+				cr_assert(buf);
+			}
+		}
+		fclose(f);
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+static void dump_file(const char *title, const char *path)
+{
+	char *s = h_read_file(path);
+	fprintf(stderr, "----- %s (%s) -----\n%s%s----- end of %s -----\n", title, path, s,
+	        (*s && s[strlen(s) - 1] != '\n') ? "\n" : "", title);
+	free(s);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* ---- init / fini ---- */
+
+void h_init(void)
+{
+	memset(&h, 0, sizeof(h));
+	signal(SIGPIPE, SIG_IGN);
+	h.fds_at_start = h_count_fds(0);
+	snprintf(h.dir, sizeof(h.dir), "/tmp/handoffd-test-XXXXXX");
+	cr_assert(mkdtemp(h.dir), "mkdtemp: %s", strerror(errno));
+	/* A child running as nobody must reach the control socket inside. */
+	cr_assert(chmod(h.dir, 0755) == 0);
+	snprintf(h.conf, sizeof(h.conf), "%s/handoffd.conf", h.dir);
+	snprintf(h.ctl, sizeof(h.ctl), "%s/control.sock", h.dir);
+	snprintf(h.daemon_log, sizeof(h.daemon_log), "%s/handoffd.log", h.dir);
+}
+
+static void proc_release(struct h_proc *p)
+{
+	if (p->out_fd >= 0) {
+		close(p->out_fd);
+		p->out_fd = -1;
+	}
+}
+
+static void stop_all(bool daemon_first)
+{
+	if (daemon_first && h.daemon && !h.daemon->exited)
+		h_proc_stop(h.daemon, 8000);
+	for (int i = 0; i < h.nprocs; i++)
+		if (!h.procs[i].exited)
+			h_proc_stop(&h.procs[i], 2000);
+	for (int i = 0; i < h.nprocs; i++)
+		proc_release(&h.procs[i]);
+}
+
+void h_fini(void)
+{
+	if (!h.dir[0])
+		return;
+	if (!h.finished) {
+		/* The test failed (or was skipped): stop everything first, then
+		 * show what each process said. */
+		stop_all(false);
+		fprintf(stderr, "===== test did not finish: logs from %s =====\n", h.dir);
+		for (int i = 0; i < h.nprocs; i++) {
+			struct h_proc *p = &h.procs[i];
+			h_proc_pump(p);
+			fprintf(stderr, "----- %s pid %d: status 0x%x, stdout -----\n%s", p->name, (int)p->pid,
+			        p->status, p->out ? p->out : "");
+			dump_file(p->name, p->log);
+		}
+	}
+	stop_all(false);
+	for (int i = 0; i < h.nprocs; i++)
+		free(h.procs[i].out);
+	if (!getenv("HANDOFF_TEST_KEEP"))
+		nftw(h.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		fprintf(stderr, "keeping %s\n", h.dir);
+	h.dir[0] = '\0';
+}
+
+void h_finish(void)
+{
+	if (h.daemon && !h.daemon->exited) {
+		h_proc_kill(h.daemon, SIGTERM);
+		int st = h_proc_wait_exit(h.daemon, 8000);
+		cr_assert(st != -1, "handoffd did not exit within 8 s of SIGTERM");
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		          "handoffd did not exit 0 on SIGTERM (status 0x%x)", st);
+	}
+	stop_all(false);
+	int now = h_count_fds(0);
+	cr_assert_eq(now, h.fds_at_start, "the test process leaked fds: %d open at start, %d at the end",
+	             h.fds_at_start, now);
+	h.finished = true;
+}
+
+/* ---- ports and config ---- */
+
+int h_free_port(int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_loopback;
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*s4);
+	}
+	cr_assert(bind(fd, (struct sockaddr *)&ss, len) == 0, "bind: %s", strerror(errno));
+	cr_assert(getsockname(fd, (struct sockaddr *)&ss, &len) == 0);
+	close(fd);
+	return family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+	                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+bool h_have_ipv6(void)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	bool ok = bind(fd, (struct sockaddr *)&s6, sizeof(s6)) == 0;
+	close(fd);
+	return ok;
+}
+
+void h_config_raw(const char *text)
+{
+	char tmp[160];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", h.conf);
+	FILE *f = fopen(tmp, "we");
+	cr_assert(f, "%s: %s", tmp, strerror(errno));
+	fputs(text, f);
+	cr_assert(fclose(f) == 0);
+	/* rename: a reload never reads a half-written file */
+	cr_assert(rename(tmp, h.conf) == 0);
+}
+
+void h_config(const char *fmt, ...)
+{
+	char *body = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&body, fmt, ap);
+	va_end(ap);
+	cr_assert(n >= 0);
+	char *text = NULL;
+	n = asprintf(&text,
+	             "[handoffd]\n"
+	             "control_socket = %s\n"
+	             "control_mode = 0666\n"
+	             "log_level = debug\n"
+	             "%s"
+	             "%s",
+	             h.ctl, strstr(body, "shutdown_timeout") ? "" : "shutdown_timeout = 2s\n", body);
+	cr_assert(n >= 0);
+	h_config_raw(text);
+	free(text);
+	free(body);
+}
+
+/* ---- processes ---- */
+
+struct h_cred h_nobody(void)
+{
+	struct h_cred c = {.uid = H_NOBODY_UID, .gid = H_NOGROUP_GID, .ngroups = 0};
+	return c;
+}
+
+struct h_cred h_nobody_with_group(gid_t extra)
+{
+	struct h_cred c = h_nobody();
+	c.groups[c.ngroups++] = extra;
+	return c;
+}
+
+/* In a forked child: become cred. Only async-signal-safe calls. */
+static void child_become(const struct h_cred *cred)
+{
+	if (!cred)
+		return;
+	if (setgroups((size_t)cred->ngroups, cred->groups) < 0 || setgid(cred->gid) < 0 ||
+	    setuid(cred->uid) < 0)
+		_exit(126);
+}
+
+/* In a forked child: die with the test, restore default signal state. */
+static void child_common(pid_t parent)
+{
+	/* After any setuid: a credential change clears the death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(125);
+	signal(SIGPIPE, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Can a uid other than root run (or, for a library, read) path? Every
+ * directory on the way needs o+x. */
+static bool others_can_use(const char *path, mode_t need)
+{
+	char buf[4096];
+	struct stat st;
+	if (!realpath(path, buf) || stat(buf, &st) < 0 || (st.st_mode & need) != need)
+		return false;
+	for (char *slash = strrchr(buf, '/'); slash && slash != buf; slash = strrchr(buf, '/')) {
+		*slash = '\0';
+		if (stat(buf, &st) < 0 || !(st.st_mode & S_IXOTH))
+			return false;
+	}
+	return true;
+}
+
+static void copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	cr_assert(in >= 0, "%s: %s", src, strerror(errno));
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	cr_assert(out >= 0, "%s: %s", dst, strerror(errno));
+	char buf[65536];
+	ssize_t n;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		cr_assert(write(out, buf, (size_t)n) == n);
+	cr_assert(n == 0);
+	close(in);
+	cr_assert(close(out) == 0);
+}
+
+/* The program to exec for a child that will run as cred. A build tree
+ * under a private directory (a clone in /root, say) is out of reach for
+ * nobody: then run copies from the 0755 temp dir, with libhandoff beside
+ * them on LD_LIBRARY_PATH (*ret_libpath). */
+static const char *exec_path(const struct h_cred *cred, const char *path, char *buf, size_t size,
+                             bool *ret_libpath)
+{
+	*ret_libpath = false;
+	if (!cred)
+		return path;
+	Dl_info dl;
+	const char *lib = NULL;
+	if (dladdr((void *)handoff_strerror, &dl) && dl.dli_fname && strstr(dl.dli_fname, "libhandoff"))
+		lib = dl.dli_fname;
+	bool lib_ok = !lib || others_can_use(lib, S_IROTH);
+	if (others_can_use(path, S_IXOTH) && lib_ok)
+		return path;
+	snprintf(h.privdir, sizeof(h.privdir), "%s/priv", h.dir);
+	if (mkdir(h.privdir, 0755) < 0)
+		cr_assert(errno == EEXIST, "%s: %s", h.privdir, strerror(errno));
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	snprintf(buf, size, "%s/%s", h.privdir, base);
+	if (access(buf, F_OK) < 0)
+		copy_file(path, buf);
+	if (lib) {
+		char libcopy[256];
+		const char *lbase = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
+		snprintf(libcopy, sizeof(libcopy), "%s/%s", h.privdir, lbase);
+		if (access(libcopy, F_OK) < 0)
+			copy_file(lib, libcopy);
+		*ret_libpath = true;
+	}
+	return buf;
+}
+
+static struct h_proc *proc_slot(const char *name)
+{
+	cr_assert(h.nprocs < (int)(sizeof(h.procs) / sizeof(h.procs[0])), "too many processes");
+	struct h_proc *p = &h.procs[h.nprocs++];
+	memset(p, 0, sizeof(*p));
+	p->out_fd = -1;
+	char dir[sizeof(h.dir)];
+	memcpy(dir, h.dir, sizeof(dir));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->log, sizeof(p->log), "%s/%s.log", dir, name);
+	return p;
+}
+
+struct h_proc *h_spawn(const char *name, const struct h_cred *cred, char *const argv[])
+{
+	struct h_proc *p = proc_slot(name);
+	int pfd[2];
+	cr_assert(pipe2(pfd, O_CLOEXEC) == 0);
+	int logfd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	cr_assert(logfd >= 0, "%s: %s", p->log, strerror(errno));
+	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	cr_assert(nullfd >= 0);
+	char progbuf[256];
+	bool libpath;
+	const char *prog = exec_path(cred, argv[0], progbuf, sizeof(progbuf), &libpath);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (dup2(nullfd, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(logfd, 2) < 0)
+			_exit(127);
+		close_range(3, ~0U, 0);
+		child_become(cred);
+		child_common(parent);
+		if (libpath)
+			setenv("LD_LIBRARY_PATH", h.privdir, 1);
+		execv(prog, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	close(logfd);
+	close(nullfd);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	p->pid = pid;
+	p->out_fd = pfd[0];
+	p->out_cap = 1024;
+	p->out = calloc(1, p->out_cap);
+	cr_assert(p->out);
+	return p;
+}
+
+struct h_proc *h_track(const char *name, pid_t pid)
+{
+	struct h_proc *p = proc_slot(name);
+	p->pid = pid;
+	return p;
+}
+
+void h_child_setup(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(125);
+}
+
+void h_proc_pump(struct h_proc *p)
+{
+	while (p->out_fd >= 0) {
+		if (p->out_cap - p->out_len < 512) {
+			p->out_cap *= 2;
+			p->out = realloc(p->out, p->out_cap);
+			cr_assert(p->out);
+		}
+		ssize_t n = read(p->out_fd, p->out + p->out_len, p->out_cap - p->out_len - 1);
+		if (n > 0) {
+			p->out_len += (size_t)n;
+			p->out[p->out_len] = '\0';
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		proc_release(p); /* EOF or error */
+	}
+}
+
+int h_proc_count(struct h_proc *p, const char *prefix)
+{
+	h_proc_pump(p);
+	int n = 0;
+	size_t pl = strlen(prefix);
+	for (const char *s = p->out; s && *s;) {
+		const char *nl = strchr(s, '\n');
+		if (!nl)
+			break; /* incomplete line */
+		if ((size_t)(nl - s) >= pl && strncmp(s, prefix, pl) == 0)
+			n++;
+		s = nl + 1;
+	}
+	return n;
+}
+
+bool h_proc_wait_lines(struct h_proc *p, const char *prefix, int n, int timeout_ms)
+{
+	return H_WAIT_UNTIL(h_proc_count(p, prefix) >= n, timeout_ms);
+}
+
+bool h_proc_line(struct h_proc *p, const char *prefix, char *buf, size_t size)
+{
+	h_proc_pump(p);
+	size_t pl = strlen(prefix);
+	for (const char *s = p->out; s && *s;) {
+		const char *nl = strchr(s, '\n');
+		if (!nl)
+			break;
+		if ((size_t)(nl - s) >= pl && strncmp(s, prefix, pl) == 0) {
+			snprintf(buf, size, "%.*s", (int)(nl - s), s);
+			return true;
+		}
+		s = nl + 1;
+	}
+	return false;
+}
+
+bool h_proc_exited(struct h_proc *p)
+{
+	if (p->exited)
+		return true;
+	h_proc_pump(p);
+	int st;
+	pid_t r = waitpid(p->pid, &st, WNOHANG);
+	if (r == p->pid) {
+		p->exited = true;
+		p->status = st;
+		h_proc_pump(p);
+	}
+	return p->exited;
+}
+
+int h_proc_wait_exit(struct h_proc *p, int timeout_ms)
+{
+	if (!H_WAIT_UNTIL(h_proc_exited(p), timeout_ms))
+		return -1;
+	return p->status;
+}
+
+void h_proc_kill(struct h_proc *p, int sig)
+{
+	if (!h_proc_exited(p))
+		kill(p->pid, sig);
+}
+
+int h_proc_stop(struct h_proc *p, int timeout_ms)
+{
+	if (h_proc_exited(p))
+		return p->status;
+	kill(p->pid, SIGTERM);
+	if (h_proc_wait_exit(p, timeout_ms) != -1)
+		return p->status;
+	kill(p->pid, SIGKILL);
+	int st;
+	while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	p->exited = true;
+	p->status = st;
+	h_proc_pump(p);
+	return st;
+}
+
+int h_run(const struct h_cred *cred, char **ret_out, int timeout_ms, char *const argv[])
+{
+	int pfd[2];
+	cr_assert(pipe2(pfd, O_CLOEXEC) == 0);
+	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	cr_assert(nullfd >= 0);
+	char progbuf[256];
+	bool libpath;
+	const char *prog = exec_path(cred, argv[0], progbuf, sizeof(progbuf), &libpath);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		if (dup2(nullfd, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(pfd[1], 2) < 0)
+			_exit(127);
+		close_range(3, ~0U, 0);
+		child_become(cred);
+		child_common(parent);
+		if (libpath)
+			setenv("LD_LIBRARY_PATH", h.privdir, 1);
+		execv(prog, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	close(nullfd);
+	size_t cap = 4096, len = 0;
+	char *out = malloc(cap);
+	cr_assert(out);
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	bool timed_out = false;
+	for (;;) {
+		struct pollfd pf = {.fd = pfd[0], .events = POLLIN};
+		int left = ms_left(end);
+		if (left == 0) {
+			timed_out = true;
+			break;
+		}
+		int r = poll(&pf, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			continue;
+		if (cap - len < 1024) {
+			cap *= 2;
+			out = realloc(out, cap);
+			cr_assert(out);
+		}
+		ssize_t n = read(pfd[0], out + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	out[len] = '\0';
+	close(pfd[0]);
+	int st = 0;
+	if (timed_out)
+		kill(pid, SIGKILL);
+	/* The pipe is at EOF, so the child is exiting; a short wait for it. */
+	pid_t r;
+	while ((r = waitpid(pid, &st, timed_out ? 0 : WNOHANG)) == 0) {
+		if (ms_left(end) == 0 && !timed_out) {
+			kill(pid, SIGKILL);
+			timed_out = true;
+			continue;
+		}
+		h_nap();
+	}
+	if (ret_out)
+		*ret_out = out;
+	else
+		free(out);
+	if (timed_out)
+		return -1;
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + WTERMSIG(st);
+}
+
+int h_ctl(const struct h_cred *cred, char **ret_out, ...)
+{
+	char *argv[32];
+	int n = 0;
+	argv[n++] = (char *)env_path("HANDOFFCTL");
+	argv[n++] = (char *)"-s";
+	argv[n++] = h.ctl;
+	va_list ap;
+	va_start(ap, ret_out);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) && n < 31)
+		argv[n++] = (char *)a;
+	va_end(ap);
+	argv[n] = NULL;
+	return h_run(cred, ret_out, H_DEADLINE_MS, argv);
+}
+
+/* ---- daemon ---- */
+
+static bool control_answers(void)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", h.ctl);
+	bool ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+	close(fd);
+	return ok;
+}
+
+struct h_proc *h_start_daemon(void)
+{
+	cr_assert(!h.daemon || h.daemon->exited, "handoffd already running");
+	char *argv[] = {(char *)env_path("HANDOFFD"), (char *)"-f", h.conf, NULL};
+	struct h_proc *p = h_spawn("handoffd", NULL, argv);
+	p->is_daemon = true;
+	snprintf(p->log, sizeof(p->log), "%s", h.daemon_log);
+	/* h_spawn opened NAME.log = handoffd.log, the same file. */
+	h.daemon = p;
+	bool up = H_WAIT_UNTIL(h_proc_exited(p) || control_answers(), H_DEADLINE_MS);
+	cr_assert(up && !p->exited, "handoffd did not start (status 0x%x)", p->status);
+	return p;
+}
+
+int h_log_count(const char *s, ...)
+{
+	const char *subs[16];
+	int ns = 0;
+	subs[ns++] = s;
+	va_list ap;
+	va_start(ap, s);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) && ns < 16)
+		subs[ns++] = a;
+	va_end(ap);
+
+	char *text = h_read_file(h.daemon_log);
+	int count = 0;
+	for (char *line = text; *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		bool all = true;
+		for (int i = 0; i < ns && all; i++)
+			all = strstr(line, subs[i]) != NULL;
+		if (all)
+			count++;
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	free(text);
+	return count;
+}
+
+bool h_log_wait(int timeout_ms, const char *s, ...)
+{
+	const char *subs[8] = {NULL};
+	int ns = 0;
+	subs[ns++] = s;
+	va_list ap;
+	va_start(ap, s);
+	const char *a;
+	while ((a = va_arg(ap, const char *)) && ns < 7)
+		subs[ns++] = a;
+	va_end(ap);
+	return H_WAIT_UNTIL(h_log_count(subs[0], subs[1], subs[2], subs[3], subs[4], subs[5], subs[6], subs[7],
+	                                NULL) > 0,
+	                    timeout_ms);
+}
+
+/* ---- backends ---- */
+
+static struct h_proc *backend_start(bool expect_ok, const char *service, unsigned capacity,
+                                    const struct h_cred *cred, va_list ap)
+{
+	char *argv[40];
+	char cap[16], name[32];
+	int n = 0;
+	bool named = false;
+	snprintf(cap, sizeof(cap), "%u", capacity);
+	snprintf(name, sizeof(name), "b%d", ++h.nstarted);
+	argv[n++] = (char *)env_path("TEST_BACKEND");
+	argv[n++] = (char *)"-s";
+	argv[n++] = h.ctl;
+	argv[n++] = (char *)"-S";
+	argv[n++] = (char *)service;
+	argv[n++] = (char *)"-c";
+	argv[n++] = cap;
+	const char *a;
+	while ((a = va_arg(ap, const char *)) && n < 36) {
+		if (strcmp(a, "--name") == 0)
+			named = true;
+		argv[n++] = (char *)a;
+	}
+	if (!named) {
+		argv[n++] = (char *)"--name";
+		argv[n++] = name;
+	}
+	argv[n] = NULL;
+	struct h_proc *p = h_spawn(name, cred, argv);
+	bool said = H_WAIT_UNTIL(h_proc_count(p, "registered ") > 0 || h_proc_count(p, "refused") > 0 ||
+	                             h_proc_exited(p),
+	                         H_DEADLINE_MS);
+	char line[256] = "";
+	if (h_proc_line(p, "registered ", line, sizeof(line))) {
+		unsigned long long id;
+		if (sscanf(line, "registered %llu", &id) == 1)
+			p->backend_id = id;
+	}
+	if (expect_ok && !(said && p->backend_id)) {
+		char *err = h_read_file(p->log), msg[2048];
+		snprintf(msg, sizeof(msg), "backend %s (service %s) did not register (status 0x%x); stdout: %s; stderr: %s",
+		         name, service, p->status, p->out, err);
+		free(err);
+		cr_assert_fail("%s", msg);
+	} else if (!expect_ok) {
+		cr_assert(said, "backend %s said nothing within the deadline", name);
+	}
+	return p;
+}
+
+struct h_proc *h_backend(const char *service, unsigned capacity, const struct h_cred *cred, ...)
+{
+	va_list ap;
+	va_start(ap, cred);
+	struct h_proc *p = backend_start(true, service, capacity, cred, ap);
+	va_end(ap);
+	return p;
+}
+
+struct h_proc *h_backend_try(const char *service, unsigned capacity, const struct h_cred *cred, ...)
+{
+	va_list ap;
+	va_start(ap, cred);
+	struct h_proc *p = backend_start(false, service, capacity, cred, ap);
+	va_end(ap);
+	return p;
+}
+
+/* ---- clients ---- */
+
+struct h_addr h_addr_tcp(const char *ip, int port)
+{
+	struct h_addr a;
+	memset(&a, 0, sizeof(a));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a.ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		cr_assert(inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1, "bad address %s", ip);
+		a.len = sizeof(*s6);
+		snprintf(a.text, sizeof(a.text), "[%s]:%d", ip, port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&a.ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		cr_assert(inet_pton(AF_INET, ip, &s4->sin_addr) == 1, "bad address %s", ip);
+		a.len = sizeof(*s4);
+		snprintf(a.text, sizeof(a.text), "%s:%d", ip, port);
+	}
+	return a;
+}
+
+struct h_addr h_addr_unix(const char *path)
+{
+	struct h_addr a;
+	memset(&a, 0, sizeof(a));
+	struct sockaddr_un *sun = (struct sockaddr_un *)&a.ss;
+	sun->sun_family = AF_UNIX;
+	size_t n = strlen(path);
+	cr_assert(n < sizeof(sun->sun_path), "unix path too long: %s", path);
+	memcpy(sun->sun_path, path, n);
+	if (path[0] == '@') {
+		sun->sun_path[0] = '\0';
+		a.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	} else {
+		a.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	}
+	snprintf(a.text, sizeof(a.text), "unix:%s", path);
+	return a;
+}
+
+int h_connect(const struct h_addr *a, const char *src_ip, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (src_ip) {
+			struct h_addr src = h_addr_tcp(src_ip, 0);
+			if (bind(fd, (struct sockaddr *)&src.ss, src.len) < 0) {
+				int e = errno;
+				close(fd);
+				return -e;
+			}
+		}
+		if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+			return fd;
+		int e = errno;
+		if (e == EAGAIN && a->ss.ss_family == AF_UNIX && ms_left(end) > 0) {
+			/* Unix listener backlog full: the kernel does not wait for
+			 * us on a non-blocking socket, so retry. */
+			close(fd);
+			h_nap();
+			continue;
+		}
+		if (e != EINPROGRESS) {
+			close(fd);
+			return -e;
+		}
+		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		int r;
+		do
+			r = poll(&pf, 1, ms_left(end));
+		while (r < 0 && errno == EINTR);
+		if (r == 0) {
+			close(fd);
+			return -ETIMEDOUT;
+		}
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr) {
+			close(fd);
+			return -soerr;
+		}
+		return fd;
+	}
+}
+
+int h_send(int fd, const char *s)
+{
+	size_t len = strlen(s), off = 0;
+	uint64_t end = h_now_ms() + H_DEADLINE_MS;
+	while (off < len) {
+		ssize_t n = send(fd, s + off, len - off, MSG_NOSIGNAL);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN && ms_left(end) > 0) {
+			struct pollfd pf = {.fd = fd, .events = POLLOUT};
+			poll(&pf, 1, ms_left(end));
+			continue;
+		}
+		return n < 0 ? -errno : -EIO;
+	}
+	return 0;
+}
+
+static ssize_t read_until(int fd, char *buf, size_t size, int timeout_ms, bool line)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	size_t len = 0;
+	buf[0] = '\0';
+	for (;;) {
+		if (line && memchr(buf, '\n', len))
+			return (ssize_t)len;
+		if (len + 1 >= size)
+			return (ssize_t)len;
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		int r = poll(&pf, 1, ms_left(end));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return -ETIMEDOUT;
+		ssize_t n = recv(fd, buf + len, size - len - 1, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return (ssize_t)len;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+}
+
+ssize_t h_read_all(int fd, char *buf, size_t size, int timeout_ms)
+{
+	return read_until(fd, buf, size, timeout_ms, false);
+}
+
+ssize_t h_read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+	return read_until(fd, buf, size, timeout_ms, true);
+}
+
+bool h_readable(int fd, int timeout_ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+	int r;
+	do
+		r = poll(&pf, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	return r > 0;
+}
+
+ssize_t h_request(const struct h_addr *a, const char *src_ip, char *buf, size_t size, int timeout_ms)
+{
+	buf[0] = '\0';
+	int fd = h_connect(a, src_ip, timeout_ms);
+	if (fd < 0)
+		return fd;
+	int rc = h_send(fd, "hello\n");
+	ssize_t n = rc < 0 ? rc : h_read_all(fd, buf, size, timeout_ms);
+	close(fd);
+	return n;
+}
+
+bool h_parse_answer(const char *text, struct h_answer *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	char cred[64];
+	unsigned long long conn;
+	int used = -1;
+	if (sscanf(text, "%31s pid=%d conn=%llu svc=%63s peer=%127s local=%127s cred=%63s%n", ret->tag, &ret->pid,
+	           &conn, ret->svc, ret->peer, ret->local, cred, &used) != 7 ||
+	    used < 0)
+		return false;
+	if (strcmp(text + used, "\n") != 0)
+		return false; /* exactly one line, nothing after it */
+	ret->conn = conn;
+	if (strcmp(cred, "-") == 0)
+		return true;
+	if (sscanf(cred, "%ld/%ld/%ld", &ret->cpid, &ret->cuid, &ret->cgid) != 3)
+		return false;
+	ret->has_cred = 1;
+	return true;
+}
+
+void h_clients_open(struct h_clients *cs, const struct h_addr *a, int n)
+{
+	cs->n = n;
+	cs->c = calloc((size_t)n, sizeof(*cs->c));
+	cr_assert(cs->c);
+	for (int i = 0; i < n; i++) {
+		int fd = h_connect(a, NULL, H_DEADLINE_MS);
+		cs->c[i].fd = fd < 0 ? -1 : fd;
+		cs->c[i].err = fd < 0 ? fd : 0;
+	}
+}
+
+int h_clients_run(struct h_clients *cs, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	struct pollfd *pf = calloc((size_t)cs->n, sizeof(*pf));
+	cr_assert(pf);
+	int done;
+	for (;;) {
+		done = 0;
+		for (int i = 0; i < cs->n; i++) {
+			struct h_client *c = &cs->c[i];
+			pf[i].fd = -1;
+			pf[i].events = POLLIN;
+			pf[i].revents = 0;
+			if (c->fd < 0 || c->eof || c->err) {
+				done++;
+				continue;
+			}
+			if (!c->sent) {
+				int rc = h_send(c->fd, "hello\n");
+				if (rc < 0) {
+					c->err = rc;
+					done++;
+					continue;
+				}
+				c->sent = true;
+			}
+			pf[i].fd = c->fd;
+		}
+		if (done == cs->n)
+			break;
+		int r = poll(pf, (nfds_t)cs->n, ms_left(end));
+		if (r < 0 && errno == EINTR)
+			continue;
+		for (int i = 0; i < cs->n && r > 0; i++) {
+			struct h_client *c = &cs->c[i];
+			if (pf[i].fd < 0 || !pf[i].revents)
+				continue;
+			ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, MSG_DONTWAIT);
+			if (n > 0) {
+				c->len += (size_t)n;
+				c->buf[c->len] = '\0';
+				if (c->len + 1 >= sizeof(c->buf))
+					c->err = -EMSGSIZE;
+			} else if (n == 0) {
+				c->eof = true;
+			} else if (errno != EAGAIN && errno != EINTR) {
+				c->err = -errno;
+			}
+		}
+		if (ms_left(end) == 0)
+			break;
+	}
+	free(pf);
+	int eofs = 0;
+	for (int i = 0; i < cs->n; i++)
+		eofs += cs->c[i].eof;
+	return eofs;
+}
+
+int h_clients_answered(struct h_clients *cs)
+{
+	h_clients_run(cs, 0);
+	int n = 0;
+	for (int i = 0; i < cs->n; i++)
+		if (memchr(cs->c[i].buf, '\n', cs->c[i].len))
+			n++;
+	return n;
+}
+
+void h_clients_close(struct h_clients *cs)
+{
+	for (int i = 0; i < cs->n; i++)
+		if (cs->c[i].fd >= 0)
+			close(cs->c[i].fd);
+	free(cs->c);
+	cs->c = NULL;
+	cs->n = 0;
+}
+
+/* ---- raw control connections ---- */
+
+int h_raw_control(const struct h_cred *cred)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", h.ctl);
+	gid_t saved[64];
+	int nsaved = 0;
+	if (cred) {
+		nsaved = getgroups(64, saved);
+		cr_assert(nsaved >= 0);
+		cr_assert(setgroups((size_t)cred->ngroups, cred->groups) == 0);
+		cr_assert(setegid(cred->gid) == 0);
+		cr_assert(seteuid(cred->uid) == 0);
+	}
+	int rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	int e = errno;
+	if (cred) {
+		cr_assert(seteuid(0) == 0);
+		cr_assert(setegid(0) == 0);
+		cr_assert(setgroups((size_t)nsaved, saved) == 0);
+	}
+	if (rc < 0) {
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+bool h_wait_eof(int fd, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	char buf[4200];
+	for (;;) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		int r = poll(&pf, 1, ms_left(end));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return false;
+		/* recv without a control buffer: the kernel closes any fd that
+		 * came along, so nothing can leak into the test. */
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0)
+			return true;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return true; /* ECONNRESET and the like: gone too */
+	}
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void h_msg_begin(struct h_msg *m, unsigned type, uint32_t seq)
+{
+	memset(m, 0, sizeof(*m));
+	put16(m->data, 0x4F48);
+	m->data[2] = 1;
+	m->data[3] = (uint8_t)type;
+	put32(m->data + 12, seq);
+	m->len = 16;
+}
+
+static void msg_attr(struct h_msg *m, unsigned attr, const void *v, size_t n)
+{
+	cr_assert(m->len + 4 + n <= sizeof(m->data));
+	put16(m->data + m->len, (uint16_t)attr);
+	put16(m->data + m->len + 2, (uint16_t)n);
+	memcpy(m->data + m->len + 4, v, n);
+	m->len += 4 + n;
+}
+
+void h_msg_u32(struct h_msg *m, unsigned attr, uint32_t v)
+{
+	uint8_t b[4];
+	put32(b, v);
+	msg_attr(m, attr, b, 4);
+}
+
+void h_msg_str(struct h_msg *m, unsigned attr, const char *s)
+{
+	msg_attr(m, attr, s, strlen(s));
+}
+
+void h_msg_finish(struct h_msg *m, unsigned nfds)
+{
+	put32(m->data + 4, (uint32_t)m->len);
+	put16(m->data + 8, (uint16_t)nfds);
+}
+
+int h_send_msg(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cbuf;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	cr_assert(nfds >= 0 && nfds <= 4);
+	if (nfds > 0) {
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : 0;
+}
+
+ssize_t h_recv_msg(int sock, void *buf, size_t size, int *ret_fd, int timeout_ms)
+{
+	*ret_fd = -1;
+	if (!h_readable(sock, timeout_ms))
+		return -ETIMEDOUT;
+	struct iovec iov = {.iov_base = buf, .iov_len = size};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cbuf;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+	                    .msg_controllen = sizeof(cbuf.buf)};
+	ssize_t n;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (*ret_fd < 0)
+				*ret_fd = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
+}
+
+const uint8_t *h_msg_attr(const void *msg, size_t len, unsigned attr, size_t *ret_len)
+{
+	const uint8_t *p = msg;
+	size_t off = 16;
+	while (off + 4 <= len) {
+		unsigned type = (unsigned)p[off] | (unsigned)p[off + 1] << 8;
+		size_t alen = (size_t)p[off + 2] | (size_t)p[off + 3] << 8;
+		if (off + 4 + alen > len)
+			return NULL;
+		if (type == attr) {
+			*ret_len = alen;
+			return p + off + 4;
+		}
+		off += 4 + alen;
+	}
+	return NULL;
+}

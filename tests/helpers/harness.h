@@ -1,0 +1,290 @@
+/* harness: run the real handoffd, test backends and clients for the
+ * integration tests.
+ *
+ * One test = one criterion test process. h_init() (criterion .init) makes a
+ * temp dir and records the test's own fd count; everything the test starts
+ * is recorded in one table and h_fini() (criterion .fini) stops it all by
+ * pid, whether the test passed or not, prints the logs of a test that did
+ * not reach h_finish(), and removes the temp dir. A test body ends with
+ * h_finish(), which stops everything, checks handoffd exited 0 on SIGTERM
+ * and checks the test process leaked no fd.
+ *
+ * Children get PR_SET_PDEATHSIG(SIGKILL), so even a test killed by its
+ * criterion timeout leaves no process behind.
+ *
+ * Nothing here waits with a fixed sleep: every wait polls a condition with a
+ * deadline (short sleeps inside the loop are only the polling interval).
+ *
+ * Binaries come from $HANDOFFD, $HANDOFFCTL and $TEST_BACKEND (absolute
+ * paths, set by `make check`).
+ */
+#ifndef HANDOFF_TEST_HARNESS_H
+#define HANDOFF_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <criterion/criterion.h>
+
+#define H_NOBODY_UID 65534
+#define H_NOGROUP_GID 65534
+
+/* Default deadline for "this should happen soon" waits. Generous so a
+ * loaded CI machine does not fail tests; a passing test never waits it out. */
+#define H_DEADLINE_MS 5000
+
+/* ---- processes ---- */
+
+/* Who a child runs as. NULL everywhere means "stay as the test (root)". */
+struct h_cred {
+	uid_t uid;
+	gid_t gid;
+	int ngroups;
+	gid_t groups[8];
+};
+
+/* nobody/nogroup with no supplementary groups, or with one extra group. */
+struct h_cred h_nobody(void);
+struct h_cred h_nobody_with_group(gid_t extra);
+
+struct h_proc {
+	pid_t pid;           /* 0 once reaped */
+	char name[32];
+	int out_fd;          /* read end of the child's stdout, -1 if none */
+	char *out;           /* everything read from stdout so far, NUL-terminated */
+	size_t out_len, out_cap;
+	char log[200];       /* file with the child's stderr */
+	bool exited;
+	int status;          /* waitpid status once exited */
+	bool is_daemon;
+	uint64_t backend_id; /* test-backend: id from "registered ID" */
+};
+
+/* ---- the test's context (one per test process) ---- */
+
+struct h_ctx {
+	char dir[64];        /* temp dir, 0755 */
+	char conf[128];      /* DIR/handoffd.conf */
+	char ctl[100];       /* DIR/control.sock */
+	char daemon_log[128];
+	struct h_proc *daemon;
+	struct h_proc procs[32];
+	int nprocs;
+	int fds_at_start;
+	bool finished;       /* h_finish() ran to its end: the test passed */
+	int nstarted;        /* backends started, for unique names */
+	char privdir[96];    /* DIR/priv: copies of binaries for other uids, if needed */
+};
+
+extern struct h_ctx h;
+
+/* criterion hooks: .init = h_init, .fini = h_fini */
+void h_init(void);
+void h_fini(void);
+
+/* End of a passing test: stop everything (handoffd by SIGTERM, which must
+ * exit 0), then assert no fd of the test process leaked. */
+void h_finish(void);
+
+/* Skip the test with a reason (no log dump for a skipped test). */
+#define H_SKIP(...) \
+	do { \
+		h.finished = true; \
+		cr_skip_test(__VA_ARGS__); \
+	} while (0)
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+uint64_t h_now_ms(void);
+/* Polling interval inside deadline loops. */
+void h_nap(void);
+
+/* Poll cond every few ms until it is true or timeout_ms pass; evaluates to
+ * the final value of cond. */
+#define H_WAIT_UNTIL(cond, timeout_ms) \
+	({ \
+		uint64_t h_wu_end_ = h_now_ms() + (uint64_t)(timeout_ms); \
+		bool h_wu_ok_; \
+		while (!(h_wu_ok_ = (cond)) && h_now_ms() < h_wu_end_) \
+			h_nap(); \
+		h_wu_ok_; \
+	})
+
+/* A free loopback TCP port (bind port 0, read it back, close). family is
+ * AF_INET (127.0.0.1) or AF_INET6 (::1). */
+int h_free_port(int family);
+
+/* Can the test bind and connect on ::1? */
+bool h_have_ipv6(void);
+
+/* Write DIR/handoffd.conf: a [handoffd] section with control_socket,
+ * control_mode = 0666, log_level = debug and (unless the text sets them)
+ * shutdown_timeout = 2s, followed by the formatted text, which may continue
+ * the [handoffd] section with more keys and then add services. */
+void h_config(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Overwrite the config file with exactly this text (for broken configs). */
+void h_config_raw(const char *text);
+
+/* Start handoffd -f DIR/handoffd.conf and wait until its control socket
+ * accepts connections. Asserts. */
+struct h_proc *h_start_daemon(void);
+
+/* Start test-backend for service with capacity and extra NULL-terminated
+ * options, as cred (NULL: root). Waits for its first line: "registered ID
+ * CAP" (returns it) or "refused: ..." (if expect_ok, that fails the test).
+ * The tag is "b1", "b2"... in start order unless --name is among the
+ * options. */
+struct h_proc *h_backend(const char *service, unsigned capacity, const struct h_cred *cred, ...)
+	__attribute__((sentinel));
+/* Same, for tests that expect a refusal: returns once the first line came. */
+struct h_proc *h_backend_try(const char *service, unsigned capacity, const struct h_cred *cred, ...)
+	__attribute__((sentinel));
+
+/* Start any program with argv; stdout to a pipe read into p->out, stderr to
+ * DIR/NAME.log. */
+struct h_proc *h_spawn(const char *name, const struct h_cred *cred, char *const argv[]);
+
+/* Record a child the test forked itself, so teardown stops it. The child
+ * should call h_child_setup() first thing. */
+struct h_proc *h_track(const char *name, pid_t pid);
+/* In a child forked by the test: die with the test (PR_SET_PDEATHSIG). */
+void h_child_setup(pid_t parent);
+
+/* Read what the child printed so far (non-blocking). */
+void h_proc_pump(struct h_proc *p);
+/* Number of stdout lines starting with prefix (pumps first). */
+int h_proc_count(struct h_proc *p, const char *prefix);
+/* Wait until at least n lines start with prefix. */
+bool h_proc_wait_lines(struct h_proc *p, const char *prefix, int n, int timeout_ms);
+/* Copy the first line starting with prefix (without newline); false if none. */
+bool h_proc_line(struct h_proc *p, const char *prefix, char *buf, size_t size);
+/* Reap if exited (non-blocking); true once it has exited. */
+bool h_proc_exited(struct h_proc *p);
+/* Wait for exit; returns the waitpid status or -1 on timeout. */
+int h_proc_wait_exit(struct h_proc *p, int timeout_ms);
+/* Send a signal (no-op once exited). */
+void h_proc_kill(struct h_proc *p, int sig);
+/* SIGTERM, wait up to timeout_ms, then SIGKILL; returns the status. */
+int h_proc_stop(struct h_proc *p, int timeout_ms);
+
+/* Run a program to completion, collecting stdout+stderr (NUL-terminated,
+ * malloc'd, caller frees) and returning the exit code (128+sig if killed,
+ * -1 on timeout, after which it was killed). */
+int h_run(const struct h_cred *cred, char **ret_out, int timeout_ms, char *const argv[]);
+
+/* Run handoffctl -s DIR/control.sock ARGS... as cred; like h_run. */
+int h_ctl(const struct h_cred *cred, char **ret_out, ...) __attribute__((sentinel));
+
+/* Whole file (malloc'd, NUL-terminated; "" when missing). */
+char *h_read_file(const char *path);
+/* Number of lines of the daemon log containing every one of the given
+ * NULL-terminated substrings. */
+int h_log_count(const char *s, ...) __attribute__((sentinel));
+/* Wait until the daemon log has a line with every substring. */
+bool h_log_wait(int timeout_ms, const char *s, ...) __attribute__((sentinel));
+
+/* Number of open fds of this process, or of another pid. */
+int h_count_fds(pid_t pid);
+
+/* ---- clients ---- */
+
+struct h_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[128];
+};
+
+struct h_addr h_addr_tcp(const char *ip, int port);
+/* path, or "@name" for the abstract namespace */
+struct h_addr h_addr_unix(const char *path);
+
+/* Connect (non-blocking fd, close-on-exec) within timeout_ms. src_ip, if
+ * not NULL, is bound first (e.g. "127.0.0.2"). Returns fd or -errno. */
+int h_connect(const struct h_addr *a, const char *src_ip, int timeout_ms);
+
+/* Send all of s. Returns 0 or -errno. */
+int h_send(int fd, const char *s);
+/* Read until EOF within timeout_ms. Returns bytes read (buf NUL-terminated),
+ * or -ETIMEDOUT with what came so far in buf, or -errno. */
+ssize_t h_read_all(int fd, char *buf, size_t size, int timeout_ms);
+/* Read until a newline or EOF within timeout_ms; like h_read_all. */
+ssize_t h_read_line(int fd, char *buf, size_t size, int timeout_ms);
+/* Is there something to read (or EOF) on fd within timeout_ms? */
+bool h_readable(int fd, int timeout_ms);
+
+/* connect, send "hello\n", read the answer until EOF. Returns the answer
+ * length, or -errno (-ECONNREFUSED, -ETIMEDOUT...). */
+ssize_t h_request(const struct h_addr *a, const char *src_ip, char *buf, size_t size, int timeout_ms);
+
+/* What test-backend answers: "TAG pid=P conn=ID svc=S peer=A local=A
+ * cred=PID/UID/GID\n" (cred=- without credentials). */
+struct h_answer {
+	char tag[32];
+	int pid;
+	uint64_t conn;
+	char svc[64];
+	char peer[128];
+	char local[128];
+	int has_cred;
+	long cpid, cuid, cgid;
+};
+
+/* Parse exactly one answer line (and nothing after it). */
+bool h_parse_answer(const char *text, struct h_answer *ret);
+
+/* Many concurrent clients to one address: connect all, send "hello\n" on
+ * each, read each until EOF. */
+struct h_client {
+	int fd;
+	int err;         /* connect/IO error (-errno), 0 if none */
+	bool sent;
+	bool eof;
+	char buf[512];
+	size_t len;
+};
+struct h_clients {
+	int n;
+	struct h_client *c;
+};
+/* Open n connections (connect errors recorded per client). */
+void h_clients_open(struct h_clients *cs, const struct h_addr *a, int n);
+/* Drive all clients for up to timeout_ms or until all saw EOF; returns how
+ * many saw EOF. */
+int h_clients_run(struct h_clients *cs, int timeout_ms);
+/* How many have a complete answer line so far (non-blocking pump). */
+int h_clients_answered(struct h_clients *cs);
+void h_clients_close(struct h_clients *cs);
+
+/* ---- raw control connections (hostile-peer tests) ---- */
+
+/* A SOCK_SEQPACKET connection to the control socket, as euid/egid if
+ * cred is not NULL (the kernel records the effective ids at connect).
+ * Returns fd or -errno. */
+int h_raw_control(const struct h_cred *cred);
+/* Wait until the peer closed fd (recv returns 0 or ECONNRESET, after
+ * draining any messages). */
+bool h_wait_eof(int fd, int timeout_ms);
+
+/* Minimal message builder for proto.h's format. */
+struct h_msg {
+	uint8_t data[4096];
+	size_t len;
+};
+void h_msg_begin(struct h_msg *m, unsigned type, uint32_t seq);
+void h_msg_u32(struct h_msg *m, unsigned attr, uint32_t v);
+void h_msg_str(struct h_msg *m, unsigned attr, const char *s);
+/* Fill in the length and nfds fields. */
+void h_msg_finish(struct h_msg *m, unsigned nfds);
+/* Send with optional fds (SCM_RIGHTS). Returns 0 or -errno. */
+int h_send_msg(int sock, const void *buf, size_t len, const int *fds, int nfds);
+/* Receive one message within timeout_ms; an fd that came with it goes to
+ * *ret_fd (else -1; any further fds are closed). Returns the length, 0 at
+ * EOF, -ETIMEDOUT or -errno. */
+ssize_t h_recv_msg(int sock, void *buf, size_t size, int *ret_fd, int timeout_ms);
+/* Find attribute attr in a received message; returns its value and length
+ * in *ret_len, or NULL. */
+const uint8_t *h_msg_attr(const void *msg, size_t len, unsigned attr, size_t *ret_len);
+
+#endif
