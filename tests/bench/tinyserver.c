@@ -1,0 +1,471 @@
+/* tinyserver: the smallest useful HTTP server, for the handoffd benchmark.
+ *
+ * The same request handling runs in two settings, so that the benchmark
+ * measures nothing but the way a connection reaches the server:
+ *
+ *   tinyserver --direct HOST:PORT            binds, listens and accept4()s
+ *   tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer]
+ *                                            registers with handoffd through
+ *                                            libhandoff and handoff_accept()s
+ *
+ * Per connection: read the request head (up to "\r\n\r\n"), write one fixed
+ * "HTTP/1.1 200 OK" response with Content-Length and "Connection: close",
+ * close the socket and, in handoff mode, handoff_done() (with HANDOFF_DEFER
+ * under --defer). --workers N forks N worker processes, each with its own
+ * accept loop (direct: on the one listening socket bound by the parent;
+ * handoff: each with its own control connection and registration).
+ *
+ * The parent only supervises: on SIGTERM or SIGINT it sends SIGTERM to each
+ * worker by pid, reaps them all and exits 0. If a worker dies on its own the
+ * parent stops the others and exits 1, so the benchmark notices.
+ *
+ * Exit codes: 0 stopped by a signal, 1 a worker failed, 2 usage error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "handoff.h"
+
+#define MAX_WORKERS 64
+#define REQ_BUF 2048
+#define CLIENT_TIMEOUT_MS 5000 /* a client silent for this long is dropped */
+#define DEFAULT_CAPACITY 256
+#define LISTEN_BACKLOG 4096 /* the same as handoffd's default backlog */
+
+static const char response[] =
+	"HTTP/1.1 200 OK\r\n"
+	"Content-Type: text/plain\r\n"
+	"Content-Length: 13\r\n"
+	"Connection: close\r\n"
+	"\r\n"
+	"Hello, world\n";
+
+enum mode { MODE_NONE, MODE_DIRECT, MODE_HANDOFF };
+
+struct options {
+	enum mode mode;
+	const char *addr;    /* --direct HOST:PORT */
+	const char *service; /* --handoff SERVICE */
+	const char *socket;  /* --socket PATH (NULL: $HANDOFF_SOCKET or default) */
+	unsigned capacity;
+	unsigned workers;
+	bool defer;
+	bool verbose;
+};
+
+/* Worker state the signal handler looks at. The worker sets `idle` before it
+ * checks `stop` and blocks, so a SIGTERM either finds the worker blocked (and
+ * ends it at once: the blocking calls restart on EINTR) or is seen at the top
+ * of the next iteration. */
+static volatile sig_atomic_t worker_stop;
+static volatile sig_atomic_t worker_idle;
+static unsigned long stats_waits; /* reads that found nothing yet and polled */
+
+static void worker_on_term(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+	if (worker_idle)
+		_exit(0);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tinyserver --direct HOST:PORT [--workers N] [-v]\n"
+		"       tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer]\n"
+		"                  [--workers N] [-v]\n");
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	*o = (struct options){ .capacity = DEFAULT_CAPACITY, .workers = 1 };
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		bool takes = true;
+		if (strcmp(a, "--direct") == 0 && v) {
+			o->mode = MODE_DIRECT;
+			o->addr = v;
+		} else if (strcmp(a, "--handoff") == 0 && v) {
+			o->mode = MODE_HANDOFF;
+			o->service = v;
+		} else if (strcmp(a, "--socket") == 0 && v) {
+			o->socket = v;
+		} else if (strcmp(a, "--capacity") == 0 && v) {
+			if (parse_uint(v, 1, 65535, &o->capacity) < 0) {
+				fprintf(stderr, "tinyserver: --capacity: '%s' is not a number 1..65535\n", v);
+				return -EINVAL;
+			}
+		} else if (strcmp(a, "--workers") == 0 && v) {
+			if (parse_uint(v, 1, MAX_WORKERS, &o->workers) < 0) {
+				fprintf(stderr, "tinyserver: --workers: '%s' is not a number 1..%d\n", v,
+				        MAX_WORKERS);
+				return -EINVAL;
+			}
+		} else if (strcmp(a, "--defer") == 0) {
+			o->defer = true;
+			takes = false;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			o->verbose = true;
+			takes = false;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		} else {
+			fprintf(stderr, "tinyserver: bad or incomplete argument '%s'\n", a);
+			return -EINVAL;
+		}
+		if (takes)
+			i++;
+	}
+	if (o->mode == MODE_NONE) {
+		fprintf(stderr, "tinyserver: one of --direct or --handoff is required\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Wait until fd is readable, for at most CLIENT_TIMEOUT_MS. Returns 1 when
+ * readable, 0 on timeout or when asked to stop, -1 on error. */
+static int wait_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	for (;;) {
+		int n = poll(&p, 1, CLIENT_TIMEOUT_MS);
+		if (n < 0 && errno == EINTR) {
+			if (worker_stop)
+				return 0;
+			continue;
+		}
+		return n < 0 ? -1 : n;
+	}
+}
+
+/* Read the request head, answer, close. Errors from the client (reset, early
+ * close, a head that does not fit, silence for CLIENT_TIMEOUT_MS) just end
+ * the connection. Takes ownership of fd. Returns 0 when a response was
+ * written, -1 otherwise.
+ *
+ * The sockets stay blocking (in handoff mode the file description is shared
+ * with handoffd until it closes its copy, so its flags are not ours to
+ * change). Reads use MSG_DONTWAIT and only poll when nothing has arrived
+ * yet: usually the request is already there and this costs no extra system
+ * call, yet a client that never sends cannot hold a worker forever. */
+static int serve_take(int fd)
+{
+	char buf[REQ_BUF];
+	size_t len = 0;
+	int ret = -1;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			stats_waits++;
+			if (wait_readable(fd) <= 0)
+				goto out;
+			continue;
+		}
+		if (n <= 0)
+			goto out;
+		/* Search from a little before the new bytes: the terminator may
+		 * straddle two reads. */
+		size_t from = len >= 3 ? len - 3 : 0;
+		len += (size_t)n;
+		if (memmem(buf + from, len - from, "\r\n\r\n", 4))
+			break;
+		if (len == sizeof(buf) - 1)
+			goto out;
+	}
+
+	size_t off = 0;
+	while (off < sizeof(response) - 1) {
+		ssize_t n = send(fd, response + off, sizeof(response) - 1 - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR) {
+			if (worker_stop)
+				goto out;
+			continue;
+		}
+		if (n <= 0)
+			goto out;
+		off += (size_t)n;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
+
+/* Parse HOST:PORT or [V6]:PORT and return a listening socket, or -errno. */
+static int listen_on(const char *spec)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof(host)) {
+		fprintf(stderr, "tinyserver: --direct: '%s' is not HOST:PORT\n", spec);
+		return -EINVAL;
+	}
+	const char *h = spec;
+	size_t hlen = (size_t)(colon - spec);
+	if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *res = NULL;
+	int r = getaddrinfo(host, colon + 1, &hints, &res);
+	if (r != 0) {
+		fprintf(stderr, "tinyserver: --direct: cannot resolve '%s': %s\n", spec, gai_strerror(r));
+		return -EINVAL;
+	}
+	int fd = -1, err = -EADDRNOTAVAIL;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			err = -errno;
+			continue;
+		}
+		int one = 1;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
+			break;
+		err = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		fprintf(stderr, "tinyserver: cannot listen on %s: %s\n", spec, strerror(-err));
+	return fd;
+}
+
+static int worker_direct(int lfd, const struct options *o)
+{
+	unsigned long served = 0;
+	for (;;) {
+		worker_idle = 1;
+		if (worker_stop)
+			break;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		worker_idle = 0;
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Transient: the next close frees one. */
+				continue;
+			}
+			fprintf(stderr, "tinyserver[%d]: accept4: %s\n", getpid(), strerror(errno));
+			return 1;
+		}
+		if (serve_take(fd) == 0)
+			served++;
+	}
+	if (o->verbose)
+		fprintf(stderr, "tinyserver[%d]: stopping, %lu served, %lu waited for the request\n", getpid(),
+		        served, stats_waits);
+	return 0;
+}
+
+static int worker_handoff(const struct options *o)
+{
+	handoff_t *h = NULL;
+	unsigned long served = 0;
+	int ret = 1;
+
+	int r = handoff_connect(o->socket, 0, &h);
+	if (r < 0) {
+		fprintf(stderr, "tinyserver[%d]: cannot connect to handoffd at %s: %s\n", getpid(),
+		        o->socket ? o->socket : "(default)", handoff_strerror(r));
+		goto out;
+	}
+	r = handoff_register(h, o->service, o->capacity);
+	if (r < 0) {
+		const char *why = handoff_last_error(h);
+		fprintf(stderr, "tinyserver[%d]: cannot register for '%s': %s%s%s\n", getpid(),
+		        o->service, handoff_strerror(r), *why ? ": " : "", why);
+		goto out;
+	}
+	if (o->verbose)
+		fprintf(stderr, "tinyserver[%d]: backend %llu for '%s', capacity %u\n", getpid(),
+		        (unsigned long long)handoff_backend_id(h), o->service, handoff_capacity(h));
+
+	const int done_flags = o->defer ? HANDOFF_DEFER : 0;
+	for (;;) {
+		struct handoff_conn c;
+		worker_idle = 1;
+		if (worker_stop)
+			break;
+		r = handoff_accept(h, &c, 0);
+		worker_idle = 0;
+		if (r < 0) {
+			if (r == -EINTR)
+				continue;
+			if (r == HANDOFF_E_DRAINED || r == HANDOFF_E_SHUTDOWN) {
+				ret = 0;
+				goto out;
+			}
+			fprintf(stderr, "tinyserver[%d]: handoff_accept: %s\n", getpid(), handoff_strerror(r));
+			goto out;
+		}
+		if (serve_take(c.fd) == 0)
+			served++;
+		c.fd = -1;
+		r = handoff_done(h, &c, done_flags);
+		if (r < 0) {
+			fprintf(stderr, "tinyserver[%d]: handoff_done: %s\n", getpid(), handoff_strerror(r));
+			goto out;
+		}
+	}
+	(void)handoff_flush(h);
+	ret = 0;
+out:
+	if (o->verbose)
+		fprintf(stderr, "tinyserver[%d]: stopping, %lu served, %lu waited for the request\n", getpid(),
+		        served, stats_waits);
+	handoff_close(h);
+	return ret;
+}
+
+/* Runs in the forked child; never returns. */
+static void worker_run(int lfd, const struct options *o, const sigset_t *oldmask)
+{
+	struct sigaction sa = { .sa_handler = worker_on_term };
+	sigemptyset(&sa.sa_mask);
+	/* SA_RESTART off: a blocked accept4() returns EINTR (the handler
+	 * ends the process anyway while idle). */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGPIPE, SIG_IGN);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+
+	int ret = o->mode == MODE_DIRECT ? worker_direct(lfd, o) : worker_handoff(o);
+	_exit(ret);
+}
+
+static void stop_workers(pid_t *pids, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	pid_t pids[MAX_WORKERS];
+	unsigned nworkers = 0, alive = 0;
+	int lfd = -1, ret = 1;
+
+	if (parse_args(argc, argv, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	if (o.mode == MODE_DIRECT) {
+		lfd = listen_on(o.addr);
+		if (lfd < 0)
+			return 1;
+	}
+
+	/* The parent takes its signals synchronously with sigwaitinfo(); block
+	 * them before forking so none is lost in between. */
+	sigset_t mask, oldmask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+
+	for (unsigned i = 0; i < o.workers; i++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "tinyserver: fork: %s\n", strerror(errno));
+			stop_workers(pids, nworkers);
+			goto reap;
+		}
+		if (pid == 0)
+			worker_run(lfd, &o, &oldmask);
+		pids[nworkers++] = pid;
+		alive++;
+	}
+	if (o.verbose)
+		fprintf(stderr, "tinyserver[%d]: %s %s with %u worker(s)\n", getpid(),
+		        o.mode == MODE_DIRECT ? "direct on" : "handoff for",
+		        o.mode == MODE_DIRECT ? o.addr : o.service, nworkers);
+
+	bool stopping = false;
+	while (alive > 0) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&mask, &si);
+		if (sig < 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!stopping) {
+				stopping = true;
+				ret = 0;
+				stop_workers(pids, nworkers);
+			}
+			continue;
+		}
+		/* SIGCHLD: reap whatever has ended. */
+		for (;;) {
+			int status;
+			pid_t pid = waitpid(-1, &status, WNOHANG);
+			if (pid <= 0)
+				break;
+			for (unsigned i = 0; i < nworkers; i++)
+				if (pids[i] == pid)
+					pids[i] = -1;
+			alive--;
+			if (!stopping) {
+				fprintf(stderr, "tinyserver: worker %d %s %d; stopping the others\n", pid,
+				        WIFSIGNALED(status) ? "killed by signal" : "exited with",
+				        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+				stopping = true;
+				ret = 1;
+				stop_workers(pids, nworkers);
+			}
+		}
+	}
+reap:
+	while (waitpid(-1, NULL, 0) > 0)
+		;
+	if (lfd >= 0)
+		close(lfd);
+	return ret;
+}
