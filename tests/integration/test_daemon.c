@@ -1,0 +1,200 @@
+/* Integration: process-level behaviour of handoffd itself: privileges are
+ * dropped after binding, SIGTERM waits for queued deliveries to be
+ * acknowledged, and running out of file descriptors pauses accepting
+ * (logged once per episode, no spinning) and recovers. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "proto.h"
+
+TestSuite(daemon, .init = h_init, .fini = h_fini);
+
+/* Value of a "Key:" line of /proc/PID/status (first number after it). */
+static long proc_status_field(pid_t pid, const char *key)
+{
+	char path[64], *text, *p;
+	long v = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	text = h_read_file(path);
+	p = strstr(text, key);
+	if (p)
+		v = strtol(p + strlen(key), NULL, 10);
+	free(text);
+	return v;
+}
+
+/* A raw backend on its own control connection: register and return fd. */
+static int raw_backend(const char *service, unsigned capacity)
+{
+	struct h_msg m;
+	uint8_t buf[4200];
+	int fd = -1;
+	int raw = h_raw_control(NULL);
+	cr_assert(raw >= 0, "raw control connection: %s", strerror(-raw));
+	h_msg_begin(&m, PROTO_REGISTER, 1);
+	h_msg_str(&m, PA_SERVICE, service);
+	h_msg_u32(&m, PA_CAPACITY, capacity);
+	h_msg_finish(&m, 0);
+	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
+	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
+	cr_assert(n >= 16 && buf[3] == PROTO_REGISTERED, "REGISTER: %zd bytes, type %d", n, n >= 4 ? buf[3] : -1);
+	return raw;
+}
+
+/* Receive one DELIVER on raw; returns the connection fd. */
+static int raw_take(int raw)
+{
+	uint8_t buf[4200];
+	int fd = -1;
+	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
+	cr_assert(n >= 16 && buf[3] == PROTO_DELIVER && fd >= 0, "expected a DELIVER (%zd bytes, type %d)", n,
+	          n >= 4 ? buf[3] : -1);
+	return fd;
+}
+
+static void raw_ack(int raw, uint32_t received, uint32_t done)
+{
+	struct h_msg m;
+	h_msg_begin(&m, PROTO_ACK, 0);
+	h_msg_u32(&m, PA_RECEIVED, received);
+	h_msg_u32(&m, PA_DONE, done);
+	h_msg_finish(&m, 0);
+	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
+}
+
+/* Answer a client the way test-backend does, then close. */
+static void raw_serve(int fd, const char *tag)
+{
+	char line[160];
+	cr_assert(h_read_line(fd, line, sizeof(line), H_DEADLINE_MS) > 0);
+	snprintf(line, sizeof(line), "%s pid=%d conn=0 svc=- peer=- local=- cred=-\n", tag, (int)getpid());
+	cr_assert(h_send(fd, line) == 0);
+	close(fd);
+}
+
+Test(daemon, drops_privileges_after_binding, .timeout = 20)
+{
+	int port = h_free_port(AF_INET);
+	/* nobody cannot create files in the 0755 root-owned test dir, so the
+	 * sockets must have been made before the drop. */
+	h_config("user = nobody\n[service prv]\nlisten = tcp://127.0.0.1:%d\nlisten = unix:%s/prv.sock\n", port,
+	         h.dir);
+	h_start_daemon();
+	pid_t pid = h.daemon->pid;
+	cr_assert(H_WAIT_UNTIL(proc_status_field(pid, "Uid:") == H_NOBODY_UID, H_DEADLINE_MS),
+	          "handoffd still runs as uid %ld", proc_status_field(pid, "Uid:"));
+	cr_assert_eq(proc_status_field(pid, "Gid:"), H_NOGROUP_GID);
+	/* Groups: only nogroup (initgroups for nobody), never root's. */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	char *st = h_read_file(path), *g = strstr(st, "Groups:");
+	cr_assert(g && strtol(g + 7, NULL, 10) != 0, "supplementary groups kept root's: %.40s", g ? g : "");
+	free(st);
+
+	/* Still serves on what it bound as root, to a root backend. */
+	struct h_proc *b = h_backend("prv", 4, NULL, NULL);
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	char buf[512];
+	struct h_answer ans;
+	cr_assert(h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS) > 0);
+	cr_assert(h_parse_answer(buf, &ans) && ans.pid == b->pid, "'%s'", buf);
+	char upath[128];
+	snprintf(upath, sizeof(upath), "%s/prv.sock", h.dir);
+	struct h_addr u = h_addr_unix(upath);
+	cr_assert(h_request(&u, NULL, buf, sizeof(buf), H_DEADLINE_MS) > 0);
+	h_finish();
+}
+
+Test(daemon, sigterm_waits_for_queued_deliveries, .timeout = 20)
+{
+	int port = h_free_port(AF_INET);
+	/* A long shutdown_timeout: the daemon must exit because everything was
+	 * acknowledged, not because the timeout ran out. */
+	h_config("shutdown_timeout = 30s\n[service q]\nlisten = tcp://127.0.0.1:%d\n", port);
+	h_start_daemon();
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	int raw = raw_backend("q", 2);
+
+	struct h_clients cs;
+	h_clients_open(&cs, &a, 2);
+	h_clients_run(&cs, 0);
+	int c1 = raw_take(raw);
+	int c2 = raw_take(raw);
+
+	/* Two deliveries unacknowledged: SIGTERM must wait for them. */
+	h_proc_kill(h.daemon, SIGTERM);
+	cr_assert(h_log_wait(H_DEADLINE_MS, "no longer accepting", NULL));
+	cr_assert(!H_WAIT_UNTIL(h_proc_exited(h.daemon), 300), "handoffd exited with deliveries unacknowledged");
+	/* New connections are refused: the listener is closed. */
+	cr_assert(h_connect(&a, NULL, 1000) < 0, "a connection was accepted after SIGTERM");
+
+	raw_ack(raw, 2, 0);
+	int st = h_proc_wait_exit(h.daemon, H_DEADLINE_MS);
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "handoffd status 0x%x", st);
+	cr_assert_eq(h_log_count("shutdown_timeout reached", NULL), 0);
+
+	/* The connections are the backend's now and still work. */
+	raw_serve(c1, "raw");
+	raw_serve(c2, "raw");
+	cr_assert_eq(h_clients_run(&cs, H_DEADLINE_MS), 2);
+	cr_assert_eq(h_clients_answered(&cs), 2);
+	h_clients_close(&cs);
+	close(raw);
+	h_finish();
+}
+
+Test(daemon, fd_exhaustion_pauses_and_recovers, .timeout = 30)
+{
+	int port = h_free_port(AF_INET);
+	h_config("[service fd]\nlisten = tcp://127.0.0.1:%d\n", port);
+	h_start_daemon();
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	int raw = raw_backend("fd", 64);
+
+	/* Leave handoffd room for three more descriptors only. Each connection
+	 * it holds unacknowledged costs one. */
+	int base = h_count_fds(h.daemon->pid);
+	struct rlimit rl = {.rlim_cur = (rlim_t)base + 3, .rlim_max = (rlim_t)base + 3};
+	cr_assert(prlimit(h.daemon->pid, RLIMIT_NOFILE, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+
+	enum { N = 10 };
+	struct h_clients cs;
+	h_clients_open(&cs, &a, N);
+	h_clients_run(&cs, 0);
+	int fds[N], got = 0;
+	while (got < 3)
+		fds[got++] = raw_take(raw);
+	cr_assert(h_log_wait(H_DEADLINE_MS, "Too many open files", "pausing", NULL),
+	          "no EMFILE message in the log");
+	/* Paused, not spinning: a few retries (every 250 ms) in half a second,
+	 * each logged once. */
+	uint64_t t0 = h_now_ms();
+	while (h_now_ms() - t0 < 500)
+		h_nap();
+	int episodes = h_log_count("Too many open files", NULL);
+	cr_assert(episodes >= 1 && episodes <= 6, "%d EMFILE messages in ~0.5 s: spinning?", episodes);
+
+	/* Acknowledge (handoffd closes its copies): accepting resumes and every
+	 * other client is delivered. */
+	raw_ack(raw, 3, 0);
+	while (got < N) {
+		fds[got++] = raw_take(raw);
+		raw_ack(raw, 1, 0);
+	}
+	for (int i = 0; i < N; i++)
+		raw_serve(fds[i], "raw");
+	cr_assert_eq(h_clients_run(&cs, H_DEADLINE_MS), N);
+	cr_assert_eq(h_clients_answered(&cs), N);
+	cr_assert(h_log_wait(H_DEADLINE_MS, "retrying accept", NULL));
+	h_clients_close(&cs);
+	close(raw);
+	h_finish();
+}
