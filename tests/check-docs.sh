@@ -1,0 +1,38 @@
+#!/bin/sh
+# The shipped configs must pass `handoffd -t`, and every man page must render
+# without groff warnings, so docs and configs cannot drift from the code.
+# A config may name paths under /run: -t only parses, it binds nothing.
+set -u
+srcdir=${TOP_SRCDIR:-.}
+fail=0
+for f in "$srcdir"/conf/handoffd.conf "$srcdir"/conf/examples/*.conf; do
+	if out=$("$HANDOFFD" -t -f "$f" 2>&1); then
+		echo "ok: $f"
+	else
+		echo "FAIL: $f: $out"
+		fail=1
+	fi
+done
+# Every key config.c accepts is documented in handoffd.conf(5).
+for k in $(grep -o 'strcmp(k, "[a-z_]*")' "$srcdir"/src/daemon/config.c | sed 's/.*"\(.*\)")/\1/'); do
+	if grep -q "$k" "$srcdir"/man/handoffd.conf.5; then
+		echo "ok: key $k documented"
+	else
+		echo "FAIL: key $k is not in man/handoffd.conf.5"
+		fail=1
+	fi
+done
+if command -v groff >/dev/null 2>&1; then
+	for m in "$srcdir"/man/*.[0-9]; do
+		w=$(groff -man -ww -z "$m" 2>&1)
+		if [ -n "$w" ]; then
+			echo "FAIL: $m: $w"
+			fail=1
+		else
+			echo "ok: $m"
+		fi
+	done
+else
+	echo "groff not installed: man page rendering not checked"
+fi
+exit $fail
