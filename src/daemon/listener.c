@@ -29,7 +29,10 @@ static int make_parent(const char *path)
 	if (!slash || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+	if (mkdir(dir, 0755) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	/* The caller may have a tight umask for the socket itself. */
+	if (chmod(dir, 0755) < 0)
 		return -errno;
 	return 0;
 }
@@ -87,6 +90,22 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 	snprintf(l->text, sizeof(l->text), "%s", cl->text);
 
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 && ab->dual_stack && errno == EAFNOSUPPORT) {
+		/* A star host on a kernel without IPv6 at all: IPv4 any. */
+		family = AF_INET;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd >= 0) {
+			struct sockaddr_in a4 = {.sin_family = AF_INET,
+			                         .sin_port = ((const struct sockaddr_in6 *)&ab->ss)->sin6_port};
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			if (bind(fd, (struct sockaddr *)&a4, sizeof(a4)) < 0) {
+				rc = -errno;
+				snprintf(err, errlen, "%s: bind: %s", cl->text, strerror(-rc));
+				goto fail;
+			}
+			goto bound;
+		}
+	}
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: socket: %s", cl->text, strerror(-rc));
@@ -147,6 +166,7 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 			}
 		}
 	}
+bound:
 	if (listen(fd, cs->backlog) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: listen: %s", cl->text, strerror(-rc));

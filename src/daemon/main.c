@@ -87,10 +87,15 @@ static void finish(struct hd *hd)
 		return;
 	hd->finishing = true;
 	struct service *svc;
-	TAILQ_FOREACH(svc, &hd->services, link)
+	TAILQ_FOREACH(svc, &hd->services, link) {
 		lost += svc->npending;
+		struct backend *b;
+		TAILQ_FOREACH(b, &svc->backends, link)
+			lost += b->nunacked + b->nqueued;
+	}
 	if (lost)
-		log_warning("exiting with %u connection%s no backend took", lost, lost == 1 ? "" : "s");
+		log_warning("exiting with %u connection%s no backend acknowledged; their clients are closed", lost,
+		            lost == 1 ? "" : "s");
 	ctl_close(hd);
 	service_free_all(hd);
 	uv_close((uv_handle_t *)&hd->sweep_timer, NULL);

@@ -160,7 +160,9 @@ const char *handoff_strerror(int err);
 const char *handoff_last_error(const handoff_t *h);
 
 /* Format an address from struct handoff_conn ("192.0.2.1:80", "[::1]:80",
- * "unix:/path", "unix:@name", "unix:(unnamed)") into buf. Returns the length
+ * "unix:/path", "unix:@name"; "(unknown)" when len is 0, as for an unnamed
+ * Unix client) into buf. An IPv4 client of a dual-stack listener prints as
+ * IPv4. Returns the length
  * written (excluding NUL) or -ENOSPC. */
 int handoff_addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
 

@@ -257,6 +257,24 @@ static void ctl_close(struct ctl *c)
 	c->fd = -1;
 }
 
+static void print_refusal(const struct proto_msg *m);
+
+/* After a failed send: handoffd may have refused the connection at accept
+ * (a limit) and closed; its ERROR is still readable and says why. Prints
+ * it and returns true if so. */
+static bool refusal_pending(struct ctl *c)
+{
+	uint8_t buf[PROTO_MAX_MSG + 1];
+	int fds[PROTO_MAX_FDS];
+	unsigned nfds = 0;
+	struct proto_msg m;
+	ssize_t n = proto_recv(c->fd, buf, sizeof(buf), fds, 0, &nfds, false);
+	if (n <= 0 || proto_decode(buf, (size_t)n, nfds, PROTO_FROM_DAEMON, &m, NULL) < 0 || m.type != PROTO_ERROR)
+		return false;
+	print_refusal(&m);
+	return true;
+}
+
 /* Send a finished request. Returns 0 or EXIT_FAIL (message printed). */
 static int ctl_request(struct ctl *c, struct proto_buf *b)
 {
@@ -269,7 +287,7 @@ static int ctl_request(struct ctl *c, struct proto_buf *b)
 	if (r < 0) {
 		if (r == -EAGAIN || r == -EWOULDBLOCK)
 			errmsg("handoffd did not take the request within %d seconds", REPLY_TIMEOUT_MS / 1000);
-		else
+		else if (!refusal_pending(c))
 			errmsg("cannot send the request to handoffd: %s", strerror(-r));
 		return EXIT_FAIL;
 	}
