@@ -14,32 +14,8 @@
 #include "config.h"
 #include "policy.h"
 
-/* ---- fd leak check around every test ---- */
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-#define TEST(suite, name)                                                                    \
-	static void body_##suite##_##name(void);                                              \
-	Test(suite, name)                                                                     \
-	{                                                                                     \
-		int fds_before_ = count_fds();                                                    \
-		body_##suite##_##name();                                                          \
-		int fds_after_ = count_fds();                                                     \
-		cr_assert_eq(fds_after_, fds_before_, "fd leak: %d fds open before the test, %d after", \
-		             fds_before_, fds_after_);                                            \
-	}                                                                                     \
-	static void body_##suite##_##name(void)
+/* TEST(): criterion Test() with an fd leak check around the body. */
+#include "unit.h"
 
 /* ---- helpers ---- */
 
