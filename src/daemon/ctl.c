@@ -672,8 +672,6 @@ int ctl_open(struct hd *hd, char *err, size_t errlen)
 	hd->ctl_poll.data = hd;
 	hd->ctl_fd = fd;
 	snprintf(hd->ctl_path, sizeof(hd->ctl_path), "%s", path);
-	uv_timer_init(hd->loop, &hd->reap_timer);
-	hd->reap_timer.data = hd;
 	ctl_update(hd);
 	return 0;
 }
@@ -722,6 +720,4 @@ void ctl_close(struct hd *hd)
 			unlink(hd->ctl_path);
 		uv_close((uv_handle_t *)&hd->ctl_poll, on_ctl_closed);
 	}
-	if (!uv_is_closing((uv_handle_t *)&hd->reap_timer))
-		uv_close((uv_handle_t *)&hd->reap_timer, NULL);
 }

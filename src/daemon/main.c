@@ -101,6 +101,7 @@ static void finish(struct hd *hd)
 	uv_close((uv_handle_t *)&hd->sweep_timer, NULL);
 	uv_close((uv_handle_t *)&hd->starve_timer, NULL);
 	uv_close((uv_handle_t *)&hd->shutdown_timer, NULL);
+	uv_close((uv_handle_t *)&hd->reap_timer, NULL);
 	uv_close((uv_handle_t *)&hd->sig_hup, NULL);
 	uv_close((uv_handle_t *)&hd->sig_term, NULL);
 	uv_close((uv_handle_t *)&hd->sig_int, NULL);
@@ -265,35 +266,45 @@ int main(int argc, char **argv)
 	TAILQ_INIT(&hd.listeners);
 	TAILQ_INIT(&hd.ctlconns);
 	hd.start_ms = uv_now(&loop);
+	/* Every handle exists from here on, so finish() can close them all on
+	 * any path, start-up failures included. */
 	uv_timer_init(&loop, &hd.sweep_timer);
 	uv_timer_init(&loop, &hd.starve_timer);
 	uv_timer_init(&loop, &hd.shutdown_timer);
-	hd.sweep_timer.data = &hd;
-
-	/* An empty config to apply against, so start-up and reload share code. */
-	hd.cfg = calloc(1, sizeof(*hd.cfg));
-	if (!hd.cfg || service_apply(&hd, cfg, err, sizeof(err)) < 0) {
-		log_error("%s", hd.cfg ? err : "out of memory");
-		config_free(cfg);
-		return EXIT_STARTUP;
-	}
-	if (ctl_open(&hd, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		service_free_all(&hd);
-		return EXIT_STARTUP;
-	}
-	int rc = drop_privileges(hd.cfg);
-	if (rc < 0) {
-		log_error("cannot drop privileges to user %s: %s", hd.cfg->user_name, strerror(-rc));
-		ctl_close(&hd);
-		service_free_all(&hd);
-		return EXIT_STARTUP;
-	}
-
+	uv_timer_init(&loop, &hd.reap_timer);
 	uv_signal_init(&loop, &hd.sig_hup);
 	uv_signal_init(&loop, &hd.sig_term);
 	uv_signal_init(&loop, &hd.sig_int);
+	hd.sweep_timer.data = hd.reap_timer.data = &hd;
 	hd.sig_hup.data = hd.sig_term.data = hd.sig_int.data = &hd;
+
+	/* An empty config to apply against, so start-up and reload share code. */
+	hd.cfg = calloc(1, sizeof(*hd.cfg));
+	int rc;
+	if (!hd.cfg) {
+		log_error("out of memory");
+		config_free(cfg);
+		hd.exit_code = EXIT_STARTUP;
+		goto out;
+	}
+	if (service_apply(&hd, cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		config_free(cfg);
+		hd.exit_code = EXIT_STARTUP;
+		goto out;
+	}
+	if (ctl_open(&hd, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		hd.exit_code = EXIT_STARTUP;
+		goto out;
+	}
+	rc = drop_privileges(hd.cfg);
+	if (rc < 0) {
+		log_error("cannot drop privileges to user %s: %s", hd.cfg->user_name, strerror(-rc));
+		hd.exit_code = EXIT_STARTUP;
+		goto out;
+	}
+
 	uv_signal_start(&hd.sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&hd.sig_term, on_signal, SIGTERM);
 	uv_signal_start(&hd.sig_int, on_signal, SIGINT);
@@ -308,6 +319,9 @@ int main(int argc, char **argv)
 	sdnotify_status("%zu services, %u listeners", hd.cfg->nservices, nl);
 	sdnotify_ready();
 
+out:
+	if (hd.exit_code)
+		finish(&hd);
 	uv_run(&loop, UV_RUN_DEFAULT);
 
 	if (uv_loop_close(&loop) == UV_EBUSY) {
@@ -318,6 +332,7 @@ int main(int argc, char **argv)
 		uv_loop_close(&loop);
 	}
 	config_free(hd.cfg);
-	log_notice("exited cleanly");
+	if (!hd.exit_code)
+		log_notice("exited cleanly");
 	return hd.exit_code;
 }

@@ -281,12 +281,12 @@ static int worker_direct(int lfd, const struct options *o)
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		worker_idle = 0;
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			/* A client that reset before we took it, or a passing
+			 * memory shortage: try the next one. (EMFILE cannot be
+			 * transient here: a worker holds one connection at a
+			 * time, so it is reported like any other error.) */
+			if (errno == EINTR || errno == ECONNABORTED || errno == ENOBUFS || errno == ENOMEM)
 				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* Transient: the next close frees one. */
-				continue;
-			}
 			fprintf(stderr, "tinyserver[%d]: accept4: %s\n", getpid(), strerror(errno));
 			return 1;
 		}

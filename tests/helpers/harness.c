@@ -112,11 +112,37 @@ char *h_read_file(const char *path)
 	return buf;
 }
 
+/* Print text, eliding the middle of a long one (a failing load test can
+ * log thousands of lines): the start shows the setup, the end the failure. */
+static void dump_text(const char *title, const char *text)
+{
+	enum { HEAD = 40, TAIL = 150 };
+	int lines = 0;
+	for (const char *p = text; *p; p++)
+		lines += *p == '\n';
+	fprintf(stderr, "----- %s -----\n", title);
+	if (lines <= HEAD + TAIL + 10) {
+		fputs(text, stderr);
+	} else {
+		const char *p = text;
+		for (int n = 0; n < HEAD; n++)
+			p = strchr(p, '\n') + 1;
+		fwrite(text, 1, (size_t)(p - text), stderr);
+		fprintf(stderr, "[... %d lines ...]\n", lines - HEAD - TAIL);
+		for (int n = 0; n < lines - HEAD - TAIL; n++)
+			p = strchr(p, '\n') + 1;
+		fputs(p, stderr);
+	}
+	if (*text && text[strlen(text) - 1] != '\n')
+		fputc('\n', stderr);
+}
+
 static void dump_file(const char *title, const char *path)
 {
 	char *s = h_read_file(path);
-	fprintf(stderr, "----- %s (%s) -----\n%s%s----- end of %s -----\n", title, path, s,
-	        (*s && s[strlen(s) - 1] != '\n') ? "\n" : "", title);
+	char t[300];
+	snprintf(t, sizeof(t), "%s (%s)", title, path);
+	dump_text(t, s);
 	free(s);
 }
 
@@ -176,9 +202,11 @@ void h_fini(void)
 		for (int i = 0; i < h.nprocs; i++) {
 			struct h_proc *p = &h.procs[i];
 			h_proc_pump(p);
-			fprintf(stderr, "----- %s pid %d: status 0x%x, stdout -----\n%s", p->name, (int)p->pid,
-			        p->status, p->out ? p->out : "");
-			dump_file(p->name, p->log);
+			char t[160];
+			snprintf(t, sizeof(t), "%s pid %d: status 0x%x, stdout", p->name, (int)p->pid, p->status);
+			dump_text(t, p->out ? p->out : "");
+			snprintf(t, sizeof(t), "%s stderr", p->name);
+			dump_file(t, p->log);
 		}
 	}
 	stop_all(false);
@@ -209,29 +237,64 @@ void h_finish(void)
 
 /* ---- ports and config ---- */
 
-int h_free_port(int family)
+/* Is port free on the wildcard address of family (for AF_INET6, on both
+ * stacks when the host has IPv6)? A plain bind, no SO_REUSEADDR: a port in
+ * any use, TIME_WAIT included, counts as taken. */
+static bool port_free(int family, int port)
 {
 	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert(fd >= 0);
+	if (fd < 0)
+		return false;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	memset(&ss, 0, sizeof(ss));
 	if (family == AF_INET6) {
+		int off = 0;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = in6addr_loopback;
+		s6->sin6_addr = in6addr_any;
+		s6->sin6_port = htons((uint16_t)port);
 		len = sizeof(*s6);
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 		s4->sin_family = AF_INET;
-		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		s4->sin_port = htons((uint16_t)port);
 		len = sizeof(*s4);
 	}
-	cr_assert(bind(fd, (struct sockaddr *)&ss, len) == 0, "bind: %s", strerror(errno));
-	cr_assert(getsockname(fd, (struct sockaddr *)&ss, &len) == 0);
+	bool ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
 	close(fd);
-	return family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-	                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ok;
+}
+
+/* Ports are drawn at random from below the kernel's ephemeral range, so
+ * the many client connections of parallel tests (which take ephemeral
+ * ports) can never grab a port between our check and handoffd's bind. */
+int h_free_port(int family)
+{
+	static unsigned seed;
+	if (!seed)
+		seed = (unsigned)getpid() * 2654435761u ^ (unsigned)h_now_ms();
+	int lo = 10000, hi = 32767;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	if (f) {
+		int elo, ehi;
+		if (fscanf(f, "%d %d", &elo, &ehi) == 2) {
+			if (elo - 1 - lo >= 2000)
+				hi = elo - 1;                   /* below the range */
+			else if (65535 - (ehi + 1) >= 2000)
+				lo = ehi + 1, hi = 65535;       /* or above it */
+		}
+		fclose(f);
+	}
+	for (int tries = 0; tries < 500; tries++) {
+		int port = lo + (int)(rand_r(&seed) % (unsigned)(hi - lo + 1));
+		if (port_free(family, port))
+			return port;
+	}
+	cr_assert_fail("no free TCP port found in %d..%d", lo, hi);
+	return -1;
 }
 
 bool h_have_ipv6(void)
@@ -400,8 +463,16 @@ static struct h_proc *proc_slot(const char *name)
 struct h_proc *h_spawn(const char *name, const struct h_cred *cred, char *const argv[])
 {
 	struct h_proc *p = proc_slot(name);
+	/* stdout goes to a file, not a pipe: a chatty child must never block
+	 * on a full pipe while the test is busy elsewhere. We read it back
+	 * through our own descriptor as it grows. */
+	char outpath[sizeof(p->log) + 8];
+	snprintf(outpath, sizeof(outpath), "%.*s.out", (int)(strlen(p->log) - 4), p->log);
 	int pfd[2];
-	cr_assert(pipe2(pfd, O_CLOEXEC) == 0);
+	pfd[1] = open(outpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	cr_assert(pfd[1] >= 0, "%s: %s", outpath, strerror(errno));
+	pfd[0] = open(outpath, O_RDONLY | O_CLOEXEC);
+	cr_assert(pfd[0] >= 0, "%s: %s", outpath, strerror(errno));
 	int logfd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	cr_assert(logfd >= 0, "%s: %s", p->log, strerror(errno));
 	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -426,7 +497,6 @@ struct h_proc *h_spawn(const char *name, const struct h_cred *cred, char *const 
 	close(pfd[1]);
 	close(logfd);
 	close(nullfd);
-	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	p->pid = pid;
 	p->out_fd = pfd[0];
 	p->out_cap = 1024;
@@ -465,9 +535,9 @@ void h_proc_pump(struct h_proc *p)
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		proc_release(p); /* EOF or error */
+		if (n < 0)
+			proc_release(p);
+		break; /* 0: nothing more written yet */
 	}
 }
 

@@ -53,7 +53,7 @@ struct h_cred h_nobody_with_group(gid_t extra);
 struct h_proc {
 	pid_t pid;           /* 0 once reaped */
 	char name[32];
-	int out_fd;          /* read end of the child's stdout, -1 if none */
+	int out_fd;          /* reads the child's stdout file (DIR/NAME.out), -1 if none */
 	char *out;           /* everything read from stdout so far, NUL-terminated */
 	size_t out_len, out_cap;
 	char log[200];       /* file with the child's stderr */
@@ -112,8 +112,9 @@ void h_nap(void);
 		h_wu_ok_; \
 	})
 
-/* A free loopback TCP port (bind port 0, read it back, close). family is
- * AF_INET (127.0.0.1) or AF_INET6 (::1). */
+/* A TCP port free on every address of family (AF_INET, or AF_INET6 which
+ * checks both stacks), drawn at random outside the ephemeral port range so
+ * no client connection can take it before handoffd binds it. */
 int h_free_port(int family);
 
 /* Can the test bind and connect on ::1? */
@@ -142,7 +143,7 @@ struct h_proc *h_backend(const char *service, unsigned capacity, const struct h_
 struct h_proc *h_backend_try(const char *service, unsigned capacity, const struct h_cred *cred, ...)
 	__attribute__((sentinel));
 
-/* Start any program with argv; stdout to a pipe read into p->out, stderr to
+/* Start any program with argv; stdout to DIR/NAME.out, read into p->out, stderr to
  * DIR/NAME.log. */
 struct h_proc *h_spawn(const char *name, const struct h_cred *cred, char *const argv[]);
 

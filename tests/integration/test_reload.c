@@ -240,3 +240,40 @@ Test(reload, check_mode_and_usage, .timeout = 15)
 	free(out);
 	h_finish();
 }
+
+Test(reload, startup_failures_exit_3, .timeout = 20)
+{
+	const char *hd = getenv("HANDOFFD");
+	cr_assert(hd);
+	char *argv[] = {(char *)hd, (char *)"-f", h.conf, NULL};
+	char *out = NULL;
+
+	/* A listen address someone else holds. */
+	int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(busy >= 0);
+	int port = h_free_port(AF_INET);
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	cr_assert(bind(busy, (struct sockaddr *)&a.ss, a.len) == 0 && listen(busy, 1) == 0);
+	h_config("[service su]\nlisten = tcp://127.0.0.1:%d\n", port);
+	int rc = h_run(NULL, &out, H_DEADLINE_MS, argv);
+	cr_assert_eq(rc, 3, "listen address in use: exit %d, output: %s", rc, out);
+	cr_assert(strstr(out, "Address already in use"), "%s", out);
+	free(out);
+	close(busy);
+
+	/* A control socket a live handoffd answers on. */
+	h_config("[service su]\nlisten = tcp://127.0.0.1:%d\n", port);
+	h_start_daemon();
+	int port2 = h_free_port(AF_INET);
+	h_config("[service su]\nlisten = tcp://127.0.0.1:%d\n", port2);
+	rc = h_run(NULL, &out, H_DEADLINE_MS, argv);
+	cr_assert_eq(rc, 3, "control socket in use: exit %d, output: %s", rc, out);
+	free(out);
+	/* The first one is undisturbed. */
+	struct h_proc *b = h_backend("su", 1, NULL, NULL);
+	char buf[512];
+	struct h_answer ans;
+	cr_assert(h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS) > 0 && h_parse_answer(buf, &ans));
+	cr_assert_eq(ans.pid, b->pid);
+	h_finish();
+}
