@@ -333,6 +333,50 @@ int proto_send(int sock, const void *buf, size_t len, const int *fds, unsigned n
 	}
 }
 
+int proto_send_batch(int sock, const struct proto_out *v, unsigned n)
+{
+	struct mmsghdr mm[PROTO_BATCH_MAX];
+	struct iovec iov[PROTO_BATCH_MAX];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm[PROTO_BATCH_MAX];
+
+	if (n == 0 || n > PROTO_BATCH_MAX)
+		return -EINVAL;
+	memset(mm, 0, sizeof(mm[0]) * n);
+	for (unsigned i = 0; i < n; i++) {
+		iov[i].iov_base = (void *)v[i].buf;
+		iov[i].iov_len = v[i].len;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		if (v[i].fd >= 0) {
+			memset(&cm[i], 0, sizeof(cm[i]));
+			mm[i].msg_hdr.msg_control = cm[i].buf;
+			mm[i].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(int));
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mm[i].msg_hdr);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &v[i].fd, sizeof(int));
+		}
+	}
+	for (;;) {
+		int r = sendmmsg(sock, mm, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r > 0) {
+			/* SEQPACKET sends whole messages; anything else is a bug. */
+			for (int i = 0; i < r; i++)
+				if (mm[i].msg_len != v[i].len)
+					return -EMSGSIZE;
+			return r;
+		}
+		if (r == 0)
+			return -EAGAIN;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
 ssize_t proto_recv(int sock, void *buf, size_t size, int *ret_fds, unsigned max_fds,
                    unsigned *ret_nfds, bool blocking)
 {

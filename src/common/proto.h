@@ -172,6 +172,21 @@ const char *proto_type_name(unsigned type);
  * owned by the caller. */
 int proto_send(int sock, const void *buf, size_t len, const int *fds, unsigned nfds, bool blocking);
 
+/* One message of a batch: buf/len, and one fd to attach (or -1). */
+struct proto_out {
+	const void *buf;
+	size_t len;
+	int fd;
+};
+
+#define PROTO_BATCH_MAX 32
+
+/* Send up to PROTO_BATCH_MAX messages in one sendmmsg(2), non-blocking,
+ * MSG_NOSIGNAL, retrying EINTR. Returns how many were sent (> 0; fewer than
+ * n when the socket filled up), or -errno (-EAGAIN when none fit). The fds
+ * stay owned by the caller. */
+int proto_send_batch(int sock, const struct proto_out *v, unsigned n);
+
 /* Receive one message into buf (size PROTO_MAX_MSG + 1 recommended) with
  * MSG_CMSG_CLOEXEC. Retries EINTR. Returns the message length (> 0), 0 at
  * end of stream, or -errno. fds from SCM_RIGHTS go to ret_fds (room for

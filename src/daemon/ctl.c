@@ -89,7 +89,6 @@ static int enqueue(struct ctlconn *cc, const void *data, size_t len, struct conn
 	memcpy(m->data, data, len);
 	STAILQ_INSERT_TAIL(&cc->outq, m, link);
 	cc->outq_bytes += len;
-	cc_poll_update(cc);
 	return 0;
 }
 
@@ -109,24 +108,38 @@ int ctl_send(struct ctlconn *cc, struct proto_buf *b)
 			return rc;
 		}
 	}
-	return enqueue(cc, b->data, (size_t)len, NULL);
+	int rc = enqueue(cc, b->data, (size_t)len, NULL);
+	cc_poll_update(cc); /* wait for room */
+	return rc;
 }
 
 int ctl_send_deliver(struct ctlconn *cc, struct conn *conn, const struct proto_buf *b)
 {
 	if (cc->broken || cc->dead || cc->closing)
 		return -EPIPE;
-	if (STAILQ_EMPTY(&cc->outq)) {
+	/* The first DELIVER of a loop turn goes out at once (latency); the
+	 * ones after it in the same turn are queued and sent together in one
+	 * sendmmsg right after the turn's I/O callbacks. */
+	if (STAILQ_EMPTY(&cc->outq) && !cc->in_dirty) {
 		int rc = proto_send(cc->fd, b->data, b->len, &conn->fd, 1, false);
-		if (rc == 0)
+		if (rc == 0) {
+			cc->in_dirty = true; /* marks "sent one this turn" */
+			TAILQ_INSERT_TAIL(&cc->hd->dirty, cc, dirty_link);
 			return 1;
+		}
 		if (rc != -EAGAIN) {
 			ctl_mark_broken(cc, rc);
 			return rc;
 		}
 	}
 	int rc = enqueue(cc, b->data, b->len, conn);
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	if (!cc->in_dirty) {
+		cc->in_dirty = true;
+		TAILQ_INSERT_TAIL(&cc->hd->dirty, cc, dirty_link);
+	}
+	return 0;
 }
 
 struct conn *ctl_take_queued(struct ctlconn *cc)
@@ -144,30 +157,72 @@ struct conn *ctl_take_queued(struct ctlconn *cc)
 	return NULL;
 }
 
-/* Socket writable: send what is queued, in order. */
+/* Send what is queued, in order, in batches. */
 static int flush(struct ctlconn *cc)
 {
+	struct proto_out v[PROTO_BATCH_MAX];
 	struct outmsg *m;
-	while ((m = STAILQ_FIRST(&cc->outq)) != NULL) {
-		int rc = proto_send(cc->fd, m->data, m->len, m->conn ? &m->conn->fd : NULL, m->conn ? 1 : 0, false);
-		if (rc == -EAGAIN)
-			break;
-		if (rc < 0)
-			return rc;
-		STAILQ_REMOVE_HEAD(&cc->outq, link);
-		cc->outq_bytes -= m->len;
-		if (m->conn && cc->backend) {
-			struct backend *b = cc->backend;
-			b->nqueued--;
-			TAILQ_INSERT_TAIL(&b->unacked, m->conn, link);
-			b->nunacked++;
-		} else if (m->conn) {
-			conn_free(m->conn); /* cannot happen: DELIVERs go to backends */
+
+	while (!STAILQ_EMPTY(&cc->outq)) {
+		unsigned n = 0;
+		STAILQ_FOREACH(m, &cc->outq, link) {
+			if (n == PROTO_BATCH_MAX)
+				break;
+			v[n++] = (struct proto_out){m->data, m->len, m->conn ? m->conn->fd : -1};
 		}
-		free(m);
+		int sent = proto_send_batch(cc->fd, v, n);
+		if (sent == -EAGAIN)
+			break;
+		if (sent < 0)
+			return sent;
+		for (int i = 0; i < sent; i++) {
+			m = STAILQ_FIRST(&cc->outq);
+			STAILQ_REMOVE_HEAD(&cc->outq, link);
+			cc->outq_bytes -= m->len;
+			if (m->conn && cc->backend) {
+				struct backend *b = cc->backend;
+				b->nqueued--;
+				TAILQ_INSERT_TAIL(&b->unacked, m->conn, link);
+				b->nunacked++;
+			} else if (m->conn) {
+				conn_free(m->conn); /* cannot happen: DELIVERs go to backends */
+			}
+			free(m);
+		}
+		if ((unsigned)sent < n)
+			break; /* socket full */
 	}
 	cc_poll_update(cc);
 	return 0;
+}
+
+static void dirty_remove(struct ctlconn *cc)
+{
+	if (cc->in_dirty) {
+		TAILQ_REMOVE(&cc->hd->dirty, cc, dirty_link);
+		cc->in_dirty = false;
+	}
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+	struct hd *hd = h->data;
+	struct ctlconn *cc;
+	while ((cc = TAILQ_FIRST(&hd->dirty)) != NULL) {
+		dirty_remove(cc);
+		int rc = flush(cc);
+		if (rc < 0)
+			ctl_mark_broken(cc, rc);
+	}
+}
+
+void ctl_init(struct hd *hd)
+{
+	TAILQ_INIT(&hd->dirty);
+	uv_check_init(hd->loop, &hd->flush_check);
+	hd->flush_check.data = hd;
+	uv_check_start(&hd->flush_check, on_flush_check);
+	uv_unref((uv_handle_t *)&hd->flush_check);
 }
 
 void ctl_refuse(struct ctlconn *cc, enum proto_err code, const char *text, uint32_t seq)
@@ -198,6 +253,7 @@ void ctl_drop(struct ctlconn *cc, const char *why)
 	if (cc->dead)
 		return;
 	cc->dead = true;
+	dirty_remove(cc);
 	TAILQ_REMOVE(&hd->ctlconns, cc, link);
 	hd->nctl--;
 	log_debug("control connection %s closed: %s", cc->who, why);

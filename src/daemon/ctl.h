@@ -7,6 +7,9 @@
 #include "daemon.h"
 #include "proto.h"
 
+/* Set up the end-of-turn batch sender (once, at start-up). */
+void ctl_init(struct hd *hd);
+
 /* Bind the control socket (replacing a stale file), set its mode and group.
  * Returns 0 or -errno with the reason in err. */
 int ctl_open(struct hd *hd, char *err, size_t errlen);
@@ -21,10 +24,12 @@ void ctl_close(struct hd *hd);
  * which cc is being dropped. */
 int ctl_send(struct ctlconn *cc, struct proto_buf *b);
 
-/* Send a DELIVER for conn (its fd attached). On success the conn is either
- * sent (caller appends it to the backend's unacked queue; returns 1) or
- * queued in cc's outgoing queue (returns 0). On a hard error returns -errno
- * and conn stays the caller's. */
+/* Send a DELIVER for conn (its fd attached). The first of a loop turn goes
+ * at once: returns 1 and the caller appends conn to the backend's unacked
+ * queue. Later ones in the same turn are queued (returns 0) and sent
+ * together in one sendmmsg right after the turn's I/O callbacks, moving to
+ * the unacked queue then. Returns -errno when cc cannot take it (conn stays
+ * the caller's). */
 int ctl_send_deliver(struct ctlconn *cc, struct conn *conn, const struct proto_buf *b);
 
 /* Remove and return the connection of the first DELIVER still waiting in

@@ -111,6 +111,8 @@ enum cc_state { CC_NEW = 0, CC_BACKEND, CC_ADMIN };
 
 struct ctlconn {
 	TAILQ_ENTRY(ctlconn) link;      /* hd->ctlconns */
+	TAILQ_ENTRY(ctlconn) dirty_link; /* hd->dirty, while in_dirty */
+	bool in_dirty;                  /* DELIVERs queued, to send at the end of this loop turn */
 	struct hd *hd;
 	int fd;
 	int pidfd;                      /* SO_PEERPIDFD, -1 when the kernel has none */
@@ -135,6 +137,8 @@ struct hd {
 	TAILQ_HEAD(, service) services;
 	TAILQ_HEAD(, listener) listeners;
 	TAILQ_HEAD(, ctlconn) ctlconns;
+	TAILQ_HEAD(, ctlconn) dirty;    /* connections with DELIVERs to send this loop turn */
+	uv_check_t flush_check;         /* sends them, batched, after the turn's I/O callbacks */
 	unsigned nctl;
 	int ctl_fd;
 	char ctl_path[108];

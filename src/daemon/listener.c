@@ -17,7 +17,7 @@
 #include "listener.h"
 #include "log.h"
 
-#define ACCEPT_BATCH 64 /* connections taken per wake-up, so one busy listener cannot starve the loop */
+#define ACCEPT_BATCH 32 /* connections taken per wake-up, so one busy listener cannot starve the loop */
 
 /* Create the socket file's directory if it is missing (e.g. /run/handoffd
  * after a reboot); one level only, mode 0755. */

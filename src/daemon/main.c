@@ -102,6 +102,7 @@ static void finish(struct hd *hd)
 	uv_close((uv_handle_t *)&hd->starve_timer, NULL);
 	uv_close((uv_handle_t *)&hd->shutdown_timer, NULL);
 	uv_close((uv_handle_t *)&hd->reap_timer, NULL);
+	uv_close((uv_handle_t *)&hd->flush_check, NULL);
 	uv_close((uv_handle_t *)&hd->sig_hup, NULL);
 	uv_close((uv_handle_t *)&hd->sig_term, NULL);
 	uv_close((uv_handle_t *)&hd->sig_int, NULL);
@@ -272,6 +273,7 @@ int main(int argc, char **argv)
 	uv_timer_init(&loop, &hd.starve_timer);
 	uv_timer_init(&loop, &hd.shutdown_timer);
 	uv_timer_init(&loop, &hd.reap_timer);
+	ctl_init(&hd);
 	uv_signal_init(&loop, &hd.sig_hup);
 	uv_signal_init(&loop, &hd.sig_term);
 	uv_signal_init(&loop, &hd.sig_int);

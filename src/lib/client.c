@@ -33,6 +33,10 @@ struct handoff {
 	uint32_t done;     /* connections done, not yet reported */
 	uint32_t open;     /* acknowledged and not yet done */
 	char err[512];
+	/* Received and acknowledged, not yet returned (handoff_set_batch). */
+	struct handoff_conn *q;
+	unsigned qcap, qhead, qlen;
+	int after_q;       /* what to return once q is empty (DRAINED, an error), or 0 */
 };
 
 static void set_err(handoff_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -336,6 +340,60 @@ static void fill_conn(struct handoff_conn *c, const struct proto_msg *m, int fd)
 	}
 }
 
+/* With a batch size above 1: take the DELIVERs already waiting on the
+ * socket (at most qcap), so one ACK covers them all. Something other than
+ * a DELIVER ends the batch and is returned once the queue is empty. */
+static void take_batch(handoff_t *h, uint8_t *buf)
+{
+	struct proto_msg m;
+	while (h->qlen < h->qcap) {
+		int fd = -1;
+		int t = recv_one(h, true, buf, &m, &fd);
+		if (t == -EAGAIN)
+			return;
+		if (t == PROTO_DELIVER) {
+			fill_conn(&h->q[(h->qhead + h->qlen) % h->qcap], &m, fd);
+			h->qlen++;
+			h->unacked++;
+			h->open++;
+			continue;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (t == PROTO_DRAINED) {
+			set_err(h, "drained: handoffd sends no more connections");
+			h->after_q = HANDOFF_E_DRAINED;
+		} else if (t == PROTO_ERROR) {
+			h->after_q = take_error(h, &m);
+		} else if (t < 0) {
+			h->after_q = t;
+		} else {
+			set_err(h, "unexpected %s from handoffd", proto_type_name((unsigned)t));
+			h->after_q = HANDOFF_E_PROTOCOL;
+		}
+		return;
+	}
+}
+
+int handoff_set_batch(handoff_t *h, unsigned max)
+{
+	if (!h || max < 1 || max > 256)
+		return -EINVAL;
+	if (h->qlen)
+		return HANDOFF_E_STATE;
+	struct handoff_conn *q = NULL;
+	if (max > 1) {
+		q = calloc(max - 1, sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+	}
+	free(h->q);
+	h->q = q;
+	h->qcap = max - 1; /* the first one goes straight to the caller */
+	h->qhead = 0;
+	return 0;
+}
+
 int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 {
 	uint8_t buf[PROTO_MAX_MSG + 1];
@@ -346,6 +404,22 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 	if (!h->registered) {
 		set_err(h, "handoff_accept() before handoff_register()");
 		return HANDOFF_E_STATE;
+	}
+	if (h->qlen) {
+		*ret_conn = h->q[h->qhead];
+		h->qhead = (h->qhead + 1) % h->qcap;
+		h->qlen--;
+		return 0;
+	}
+	if (h->after_q) {
+		/* A drain or an error read while taking a batch. */
+		int rc = h->after_q;
+		h->after_q = 0;
+		if (rc == HANDOFF_E_DRAINED)
+			h->drained = true;
+		else
+			h->dead = rc;
+		return rc;
 	}
 	if (h->drained)
 		return HANDOFF_E_DRAINED;
@@ -377,6 +451,7 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 			fill_conn(ret_conn, &m, fd);
 			h->unacked++;
 			h->open++;
+			take_batch(h, buf);
 			/* Acknowledge before the caller touches the connection: from
 			 * here on it is the caller's and handoffd forgets it. If
 			 * handoffd is gone the connection is still ours to serve. */
@@ -443,6 +518,10 @@ void handoff_close(handoff_t *h)
 		return;
 	if (h->registered && !h->dead)
 		send_ack(h, false);
+	/* Connections taken in a batch and never returned: ours to close. */
+	for (; h->qlen; h->qlen--, h->qhead = (h->qhead + 1) % h->qcap)
+		close(h->q[h->qhead].fd);
+	free(h->q);
 	close(h->fd);
 	free(h);
 }

@@ -127,6 +127,16 @@ int handoff_fd(const handoff_t *h);
  * registration, or -errno. */
 int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags);
 
+/* How many connections handoff_accept() may take from the socket at once,
+ * 1..256 (default 1). With more than 1, when several are waiting it takes
+ * them all (up to max), acknowledges them in one message and returns them
+ * one per call. That saves two system calls per connection under load, at a
+ * price: connections taken this way are the backend's, so if it dies before
+ * handoff_accept() returned them they are closed, not given to another
+ * backend. handoff_close() closes any still held. Returns 0, -EINVAL,
+ * -ENOMEM, or HANDOFF_E_STATE while connections are held. */
+int handoff_set_batch(handoff_t *h, unsigned max);
+
 /* Tell handoffd that one connection is finished; frees one unit of capacity.
  * It does not close conn->fd. Without HANDOFF_DEFER the record is sent at
  * once (a non-blocking send; if the socket is full it is kept and sent with

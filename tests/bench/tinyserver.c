@@ -4,7 +4,7 @@
  * measures nothing but the way a connection reaches the server:
  *
  *   tinyserver --direct HOST:PORT            binds, listens and accept4()s
- *   tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer]
+ *   tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer] [--batch N]
  *                                            registers with handoffd through
  *                                            libhandoff and handoff_accept()s
  *
@@ -62,6 +62,7 @@ struct options {
 	unsigned capacity;
 	unsigned workers;
 	bool defer;
+	unsigned batch; /* handoff_set_batch(); 0 = library default */
 	bool verbose;
 };
 
@@ -85,7 +86,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tinyserver --direct HOST:PORT [--workers N] [-v]\n"
-		"       tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer]\n"
+		"       tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer] [--batch N]\n"
 		"                  [--workers N] [-v]\n");
 }
 
@@ -129,6 +130,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(a, "--defer") == 0) {
 			o->defer = true;
 			takes = false;
+		} else if (strcmp(a, "--batch") == 0 && v) {
+			if (parse_uint(v, 1, 256, &o->batch) < 0) {
+				fprintf(stderr, "tinyserver: --batch: '%s' is not a number 1..256\n", v);
+				return -EINVAL;
+			}
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			o->verbose = true;
 			takes = false;
@@ -322,6 +328,10 @@ static int worker_handoff(const struct options *o)
 		fprintf(stderr, "tinyserver[%d]: backend %llu for '%s', capacity %u\n", getpid(),
 		        (unsigned long long)handoff_backend_id(h), o->service, handoff_capacity(h));
 
+	if (o->batch && (r = handoff_set_batch(h, o->batch)) < 0) {
+		fprintf(stderr, "tinyserver[%d]: handoff_set_batch: %s\n", getpid(), handoff_strerror(r));
+		goto out;
+	}
 	const int done_flags = o->defer ? HANDOFF_DEFER : 0;
 	for (;;) {
 		struct handoff_conn c;

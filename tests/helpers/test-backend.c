@@ -2,7 +2,7 @@
  *
  *   test-backend -s SOCKET -S SERVICE -c CAPACITY [--name TAG] [--hold N]
  *                [--exit-after N] [--stall-after N] [--no-done] [--defer]
- *                [--drain-on-sigterm]
+ *                [--drain-on-sigterm] [--batch N]
  *
  * It registers, then serves each handed-over connection: reads the client's
  * request line and answers one line
@@ -20,6 +20,8 @@
  *                     handoff_accept() again (deliveries pile up unacked)
  *   --no-done         never call handoff_done()
  *   --defer           handoff_done() with HANDOFF_DEFER
+ *   --batch N         handoff_set_batch(N): take up to N waiting connections
+ *                     per acknowledgement
  *   --drain-on-sigterm  SIGTERM calls handoff_drain(); exit 0 once drained
  *                     and every connection is answered (plain SIGTERM: exit 0)
  *
@@ -257,10 +259,11 @@ int main(int argc, char **argv)
 		{"no-done", no_argument, NULL, 'D'},
 		{"defer", no_argument, NULL, 'F'},
 		{"drain-on-sigterm", no_argument, NULL, 'T'},
+		{"batch", required_argument, NULL, 'B'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = NULL, *service = NULL;
-	long capacity = 1;
+	long capacity = 1, batch = 0;
 	int o;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((o = getopt_long(argc, argv, "s:S:c:", opts, NULL)) != -1) {
@@ -275,6 +278,7 @@ int main(int argc, char **argv)
 		case 'D': B.no_done = true; break;
 		case 'F': B.defer = true; break;
 		case 'T': B.drain_on_term = true; break;
+		case 'B': batch = num(optarg); break;
 		default:
 			fprintf(stderr, "usage: test-backend -s SOCKET -S SERVICE -c CAPACITY [options]\n");
 			return 2;
@@ -306,6 +310,10 @@ int main(int argc, char **argv)
 		printf("refused: code=%d %s: %s\n", rc, handoff_strerror(rc), handoff_last_error(B.h));
 		handoff_close(B.h);
 		return 1;
+	}
+	if (batch > 0 && (rc = handoff_set_batch(B.h, (unsigned)batch)) < 0) {
+		printf("error: set_batch: code=%d %s\n", rc, handoff_strerror(rc));
+		return 2;
 	}
 	printf("registered %llu %u\n", (unsigned long long)handoff_backend_id(B.h), handoff_capacity(B.h));
 

@@ -1410,3 +1410,70 @@ TEST(io, close_fds_helper)
 	cr_assert_eq(v[2], -1);
 	proto_close_fds(NULL, 0);
 }
+
+TEST(io, send_batch_in_order_with_fds)
+{
+	int sv[2];
+	seqpacket_pair(sv);
+	struct proto_buf b[3];
+	int f = memfd();
+	int l0 = build(&b[0], spec_of(PROTO_DELIVER), 1, 0, false);
+	int l1 = build(&b[1], spec_of(PROTO_DRAINED), 2, 0, false);
+	int l2 = build(&b[2], spec_of(PROTO_DELIVER), 3, 0, false);
+	struct proto_out v[3] = {
+		{b[0].data, (size_t)l0, f},
+		{b[1].data, (size_t)l1, -1},
+		{b[2].data, (size_t)l2, f},
+	};
+	cr_assert_eq(proto_send_batch(sv[0], v, 3), 3);
+	close(f);
+	uint32_t want_seq[3] = {1, 2, 3};
+	unsigned want_fds[3] = {1, 0, 1};
+	for (int i = 0; i < 3; i++) {
+		uint8_t buf[PROTO_MAX_MSG + 1];
+		int fds[PROTO_MAX_FDS] = {-1};
+		unsigned nfds = 99;
+		ssize_t n = proto_recv(sv[1], buf, sizeof(buf), fds, PROTO_MAX_FDS, &nfds, false);
+		cr_assert(n > 0, "message %d: %zd", i, n);
+		struct proto_msg m;
+		cr_assert_eq(proto_decode(buf, (size_t)n, nfds, PROTO_FROM_DAEMON, &m, NULL), 0);
+		cr_assert_eq(m.seq, want_seq[i], "out of order");
+		cr_assert_eq(nfds, want_fds[i]);
+		proto_close_fds(fds, nfds);
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
+TEST(io, send_batch_stops_when_full)
+{
+	int sv[2];
+	seqpacket_pair(sv);
+	int small = 4096;
+	cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	struct proto_buf b;
+	int len = build(&b, spec_of(PROTO_REGISTER), 9, 0, false);
+	struct proto_out v[PROTO_BATCH_MAX];
+	for (int i = 0; i < PROTO_BATCH_MAX; i++)
+		v[i] = (struct proto_out){b.data, (size_t)len, -1};
+	int total = 0, r;
+	/* Partial batches, then -EAGAIN: never an error, never more than sent. */
+	while ((r = proto_send_batch(sv[0], v, PROTO_BATCH_MAX)) > 0) {
+		cr_assert_leq(r, PROTO_BATCH_MAX);
+		total += r;
+		cr_assert_lt(total, 100000, "socket never filled");
+	}
+	cr_assert_eq(r, -EAGAIN);
+	cr_assert_gt(total, 0);
+	int got = 0;
+	uint8_t buf[PROTO_MAX_MSG + 1];
+	int fds[PROTO_MAX_FDS];
+	unsigned nfds;
+	while (proto_recv(sv[1], buf, sizeof(buf), fds, 0, &nfds, false) == len)
+		got++;
+	cr_assert_eq(got, total, "sent %d, received %d", total, got);
+	cr_assert_eq(proto_send_batch(sv[0], v, 0), -EINVAL);
+	cr_assert_eq(proto_send_batch(sv[0], v, PROTO_BATCH_MAX + 1), -EINVAL);
+	close(sv[0]);
+	close(sv[1]);
+}
