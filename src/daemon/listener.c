@@ -73,12 +73,32 @@ int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int typ
 
 static void on_accept(uv_poll_t *h, int status, int events);
 
+/* A bound TCP socket for sa (IPv6 also taking IPv4 when dual_stack), or
+ * -errno. */
+static int tcp_bind(const struct sockaddr *sa, socklen_t len, bool dual_stack)
+{
+	int one = 1, fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6) {
+		int v6only = dual_stack ? 0 : 1;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	}
+	if (bind(fd, sa, len) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
 int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_listen *cl, int idx,
                   struct listener **ret, char *err, size_t errlen)
 {
 	const struct addr_bound *ab = &cl->bound[idx];
 	int family = ab->ss.ss_family;
-	int fd = -1, one = 1, rc;
+	int fd = -1, rc;
 	struct listener *l = calloc(1, sizeof(*l));
 	if (!l) {
 		snprintf(err, errlen, "out of memory");
@@ -89,54 +109,27 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 	l->index = idx;
 	snprintf(l->text, sizeof(l->text), "%s", cl->text);
 
-	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 && ab->dual_stack && errno == EAFNOSUPPORT) {
-		/* A star host on a kernel without IPv6 at all: IPv4 any. */
-		family = AF_INET;
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd >= 0) {
+	if (family == AF_INET || family == AF_INET6) {
+		fd = tcp_bind((const struct sockaddr *)&ab->ss, ab->len, ab->dual_stack);
+		if (fd < 0 && ab->dual_stack && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
+			/* A star host where the kernel has no IPv6: IPv4 any. */
 			struct sockaddr_in a4 = {.sin_family = AF_INET,
 			                         .sin_port = ((const struct sockaddr_in6 *)&ab->ss)->sin6_port};
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-			if (bind(fd, (struct sockaddr *)&a4, sizeof(a4)) < 0) {
-				rc = -errno;
-				snprintf(err, errlen, "%s: bind: %s", cl->text, strerror(-rc));
-				goto fail;
-			}
-			goto bound;
+			fd = tcp_bind((const struct sockaddr *)&a4, sizeof(a4), false);
 		}
-	}
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: socket: %s", cl->text, strerror(-rc));
-		goto fail;
-	}
-	if (family == AF_INET || family == AF_INET6) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (family == AF_INET6) {
-			int v6only = ab->dual_stack ? 0 : 1;
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-		}
-		if (bind(fd, (const struct sockaddr *)&ab->ss, ab->len) < 0) {
-			rc = -errno;
-			/* A star host on a host without IPv6: fall back to IPv4 any. */
-			if (ab->dual_stack && (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL)) {
-				close(fd);
-				struct sockaddr_in a4 = {.sin_family = AF_INET,
-				                         .sin_port = ((const struct sockaddr_in6 *)&ab->ss)->sin6_port};
-				fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-				if (fd < 0 || (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)),
-				               bind(fd, (struct sockaddr *)&a4, sizeof(a4)) < 0)) {
-					rc = -errno;
-					snprintf(err, errlen, "%s: bind: %s", cl->text, strerror(-rc));
-					goto fail;
-				}
-			} else {
-				snprintf(err, errlen, "%s: bind: %s", cl->text, strerror(-rc));
-				goto fail;
-			}
+		if (fd < 0) {
+			rc = fd;
+			fd = -1;
+			snprintf(err, errlen, "%s: bind: %s", cl->text, strerror(-rc));
+			goto fail;
 		}
 	} else {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "%s: socket: %s", cl->text, strerror(-rc));
+			goto fail;
+		}
 		mode_t old = 0;
 		if (cs->socket_mode)
 			old = umask(0777); /* no window where the file has a wider mode */
@@ -166,7 +159,6 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 			}
 		}
 	}
-bound:
 	if (listen(fd, cs->backlog) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: listen: %s", cl->text, strerror(-rc));
