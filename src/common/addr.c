@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -175,6 +176,25 @@ int addr_resolve(const struct addr_spec *s, struct addr_bound *ret, int max, con
 		return -ENOENT;
 	}
 	return n;
+}
+
+int addr_unix(const char *path, struct sockaddr_un *ret, socklen_t *ret_len)
+{
+	size_t n = strlen(path);
+	bool abstract = path[0] == '@';
+	memset(ret, 0, sizeof(*ret));
+	ret->sun_family = AF_UNIX;
+	if (n < (abstract ? 2 : 1))
+		return -EINVAL;
+	/* A path needs room for its NUL; an abstract name puts a NUL where the
+	 * '@' is and has no terminator. */
+	if (n > sizeof(ret->sun_path) - (abstract ? 0 : 1))
+		return -ENAMETOOLONG;
+	memcpy(ret->sun_path, path, n);
+	if (abstract)
+		ret->sun_path[0] = '\0';
+	*ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (abstract ? 0 : 1));
+	return 0;
 }
 
 int addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)

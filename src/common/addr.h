@@ -51,6 +51,11 @@ struct addr_bound {
  * *ret_why set (a static string, or gai_strerror()). */
 int addr_resolve(const struct addr_spec *s, struct addr_bound *ret, int max, const char **ret_why);
 
+/* A Unix socket address from a control socket path ("/abs/path", or
+ * "@name" for the abstract namespace). Returns 0 with *ret and *ret_len
+ * set, -ENAMETOOLONG, or -EINVAL (empty). */
+int addr_unix(const char *path, struct sockaddr_un *ret, socklen_t *ret_len);
+
 /* Format a sockaddr as "192.0.2.1:80", "[::1]:80", "unix:/p", "unix:@n" or
  * "unix:(unnamed)". Returns length or -ENOSPC. */
 int addr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);

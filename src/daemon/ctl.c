@@ -674,21 +674,13 @@ static void on_ctl_accept(uv_poll_t *h, int status, int events)
 int ctl_open(struct hd *hd, char *err, size_t errlen)
 {
 	const char *path = hd->cfg->control_socket;
-	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	struct sockaddr_un un;
 	socklen_t len;
-	size_t n = strlen(path);
-	int fd, rc;
+	int fd, rc = addr_unix(path, &un, &len);
 
-	if (n >= sizeof(un.sun_path)) {
-		snprintf(err, errlen, "control_socket %s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	if (path[0] == '@') {
-		memcpy(un.sun_path + 1, path + 1, n - 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-	} else {
-		memcpy(un.sun_path, path, n + 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	if (rc < 0) {
+		snprintf(err, errlen, "control_socket %s: %s", path, strerror(-rc));
+		return rc;
 	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {

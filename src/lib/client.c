@@ -119,16 +119,9 @@ int handoff_connect(const char *path, int flags, handoff_t **ret)
 		path = secure_getenv("HANDOFF_SOCKET");
 	if (!path || !*path)
 		path = HANDOFF_DEFAULT_SOCKET;
-	size_t n = strlen(path);
-	if (n >= sizeof(un.sun_path) || n < 2)
-		return -EINVAL;
-	if (path[0] == '@') {
-		memcpy(un.sun_path + 1, path + 1, n - 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-	} else {
-		memcpy(un.sun_path, path, n + 1);
-		len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-	}
+	int rc = addr_unix(path, &un, &len);
+	if (rc < 0)
+		return rc;
 
 	handoff_t *h = calloc(1, sizeof(*h));
 	if (!h)
@@ -143,7 +136,6 @@ int handoff_connect(const char *path, int flags, handoff_t **ret)
 		free(h);
 		return e;
 	}
-	int rc;
 	do
 		rc = connect(h->fd, (struct sockaddr *)&un, len);
 	while (rc < 0 && errno == EINTR && !h->nonblock);

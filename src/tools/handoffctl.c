@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "proto.h"
 
 #define DEFAULT_SOCKET "/run/handoffd/control.sock"
@@ -206,24 +207,14 @@ struct ctl {
  * printed). */
 static int ctl_connect(struct ctl *c)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t len = strlen(c->path);
+	struct sockaddr_un sa;
 	socklen_t salen;
 
 	c->fd = -1;
-	/* A path needs room for its NUL; an abstract name puts a NUL where
-	 * the '@' is and needs no terminator. */
-	bool abstract = c->path[0] == '@';
-	if (len > sizeof(sa.sun_path) - (abstract ? 0 : 1)) {
-		errmsg("cannot connect to %s: %s", c->path, strerror(ENAMETOOLONG));
+	int rc = addr_unix(c->path, &sa, &salen);
+	if (rc < 0) {
+		errmsg("cannot connect to %s: %s", c->path, strerror(-rc));
 		return EXIT_CONNECT;
-	}
-	memcpy(sa.sun_path, c->path, len);
-	if (abstract) {
-		sa.sun_path[0] = '\0';
-		salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
-	} else {
-		salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
 	}
 
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

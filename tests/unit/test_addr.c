@@ -621,3 +621,31 @@ TEST(hash, unix_and_odd_inputs)
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	cr_assert_eq(addr_hash_source((struct sockaddr *)&a, 4), addr_hash_source(NULL, 0));
 }
+
+TEST(unixaddr, control_socket_paths)
+{
+	struct sockaddr_un un;
+	socklen_t len = 0;
+	cr_assert_eq(addr_unix("/run/h/c.sock", &un, &len), 0);
+	cr_assert_eq(un.sun_family, AF_UNIX);
+	cr_assert_str_eq(un.sun_path, "/run/h/c.sock");
+	cr_assert_eq(len, offsetof(struct sockaddr_un, sun_path) + strlen("/run/h/c.sock") + 1);
+
+	cr_assert_eq(addr_unix("@ctl", &un, &len), 0);
+	cr_assert_eq(un.sun_path[0], '\0');
+	cr_assert(memcmp(un.sun_path + 1, "ctl", 3) == 0);
+	cr_assert_eq(len, offsetof(struct sockaddr_un, sun_path) + 4, "abstract names have no terminator");
+
+	char p[sizeof(un.sun_path) + 2];
+	memset(p, 'a', sizeof(p));
+	p[0] = '/';
+	p[sizeof(un.sun_path) - 1] = '\0'; /* 107 bytes + NUL: fits exactly */
+	cr_assert_eq(addr_unix(p, &un, &len), 0);
+	p[sizeof(un.sun_path) - 1] = 'a';
+	p[sizeof(un.sun_path)] = '\0'; /* 108: no room for the NUL */
+	cr_assert_eq(addr_unix(p, &un, &len), -ENAMETOOLONG);
+	p[0] = '@'; /* 108 for an abstract name: fits */
+	cr_assert_eq(addr_unix(p, &un, &len), 0);
+	cr_assert_eq(addr_unix("", &un, &len), -EINVAL);
+	cr_assert_eq(addr_unix("@", &un, &len), -EINVAL);
+}
