@@ -377,6 +377,61 @@ int proto_send_batch(int sock, const struct proto_out *v, unsigned n)
 	}
 }
 
+int proto_recv_batch(int sock, uint8_t (*bufs)[PROTO_MAX_MSG + 1], size_t *lens, unsigned n, bool *ret_bad)
+{
+	struct mmsghdr mm[PROTO_BATCH_MAX];
+	struct iovec iov[PROTO_BATCH_MAX];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cm[PROTO_BATCH_MAX];
+	int r;
+
+	*ret_bad = false;
+	if (n == 0 || n > PROTO_BATCH_MAX)
+		return -EINVAL;
+	memset(mm, 0, sizeof(mm[0]) * n);
+	for (unsigned i = 0; i < n; i++) {
+		iov[i].iov_base = bufs[i];
+		iov[i].iov_len = PROTO_MAX_MSG + 1;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_control = cm[i].buf;
+		mm[i].msg_hdr.msg_controllen = sizeof(cm[i].buf);
+	}
+	do
+		r = recvmmsg(sock, mm, n, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	int good = r;
+	for (int i = 0; i < r; i++) {
+		struct msghdr *mh = &mm[i].msg_hdr;
+		bool fds = false;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t cnt = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t k = 0; k < cnt; k++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+				close(fd);
+			}
+			fds = true;
+		}
+		if (i < good && (fds || (mh->msg_flags & (MSG_CTRUNC | MSG_TRUNC))))
+			good = i;
+		lens[i] = mm[i].msg_len;
+		if (i < good && lens[i] == 0)
+			good = i + 1; /* end of stream: nothing after it counts */
+	}
+	if (good < r && (good == 0 || lens[good - 1] != 0))
+		*ret_bad = true;
+	if (good == 0 && *ret_bad)
+		return -EBADMSG;
+	return good;
+}
+
 ssize_t proto_recv(int sock, void *buf, size_t size, int *ret_fds, unsigned max_fds,
                    unsigned *ret_nfds, bool blocking)
 {

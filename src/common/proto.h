@@ -187,6 +187,16 @@ struct proto_out {
  * stay owned by the caller. */
 int proto_send_batch(int sock, const struct proto_out *v, unsigned n);
 
+/* Receive up to n (<= PROTO_BATCH_MAX) messages in one recvmmsg(2),
+ * non-blocking, MSG_CMSG_CLOEXEC, on a channel that carries no fds. bufs are
+ * n buffers of PROTO_MAX_MSG + 1 bytes; lens[i] gets each length, 0 meaning
+ * end of stream (it is then the last one counted). Returns the count (> 0),
+ * or -errno (-EAGAIN: none waiting). A message that carries fds or was
+ * truncated is not counted: every fd from it on is closed, *ret_bad is set
+ * and the messages before it are returned (so a peer's last good messages,
+ * its acknowledgements, are still honoured); -EBADMSG if it was the first. */
+int proto_recv_batch(int sock, uint8_t (*bufs)[PROTO_MAX_MSG + 1], size_t *lens, unsigned n, bool *ret_bad);
+
 /* Receive one message into buf (size PROTO_MAX_MSG + 1 recommended) with
  * MSG_CMSG_CLOEXEC. Retries EINTR. Returns the message length (> 0), 0 at
  * end of stream, or -errno. fds from SCM_RIGHTS go to ret_fds (room for

@@ -499,10 +499,44 @@ static void handle(struct ctlconn *cc, const struct proto_msg *m)
 	c->fn(cc, m);
 }
 
+/* Decode and handle one received message. Returns 0, or -1 when cc is
+ * being closed (stop reading). */
+static int handle_raw(struct ctlconn *cc, const uint8_t *buf, size_t n)
+{
+	if (cc->closing)
+		return 0; /* refused: ignore the rest until our ERROR is out */
+	struct proto_msg m;
+	const char *why = "";
+	int rc = proto_decode(buf, n, 0, PROTO_FROM_CLIENT, &m, &why);
+	if (rc == -EPROTONOSUPPORT) {
+		char text[96];
+		log_peer(LOG_LVL_WARNING, "control connection %s: protocol version %u, we speak %u, closing", cc->who,
+		         buf[2], PROTO_VERSION);
+		snprintf(text, sizeof(text), "handoffd speaks protocol version %u, not %u", PROTO_VERSION, buf[2]);
+		ctl_refuse(cc, PE_VERSION, text, 0);
+		if (!cc->dead && STAILQ_EMPTY(&cc->outq))
+			ctl_drop(cc, "protocol version");
+		return -1;
+	}
+	if (rc < 0) {
+		log_peer(LOG_LVL_WARNING, "control connection %s: %s (%zu bytes, type %u), closing control connection",
+		         cc->who, why, n, n >= 4 ? buf[3] : 0);
+		ctl_drop(cc, why);
+		return -1;
+	}
+	handle(cc, &m);
+	if (cc->dead)
+		return -1;
+	if (cc->closing && STAILQ_EMPTY(&cc->outq)) {
+		ctl_drop(cc, "refused");
+		return -1;
+	}
+	return 0;
+}
+
 static void on_cc_event(uv_poll_t *h, int status, int events)
 {
 	struct ctlconn *cc = h->data;
-	uint8_t buf[PROTO_MAX_MSG + 1];
 
 	if (status < 0) {
 		/* libuv reports POLLERR as UV_EBADF and stops the handle. A peer
@@ -524,57 +558,44 @@ static void on_cc_event(uv_poll_t *h, int status, int events)
 	}
 	if (!(events & (UV_READABLE | UV_DISCONNECT)))
 		return;
-	for (int i = 0; i < READ_BATCH && !cc->dead; i++) {
-		int fds[PROTO_MAX_FDS];
-		unsigned nfds = 0;
-		/* No message to handoffd carries fds: max_fds 0 closes any. */
-		ssize_t n = proto_recv(cc->fd, buf, sizeof(buf), fds, 0, &nfds, false);
-		if (n == -EAGAIN)
+	/* One recvmmsg takes what is waiting (ACKs, mostly); a few rounds at
+	 * most per wake-up so one chatty peer cannot hold the loop. */
+	for (int round = 0; round < READ_BATCH / RECV_BATCH && !cc->dead; round++) {
+		bool bad = false;
+		uint8_t(*rbuf)[PROTO_MAX_MSG + 1] = cc->hd->recv_buf;
+		size_t *rlen = cc->hd->recv_len;
+		int got = proto_recv_batch(cc->fd, rbuf, rlen, RECV_BATCH, &bad);
+		if (got == -EAGAIN)
 			break;
-		if (n == -ECONNRESET)
+		if (got == -ECONNRESET)
 			continue; /* peer gone; read what it sent before EOF */
-		if (n == -EBADMSG) {
-			log_peer(LOG_LVL_WARNING,
-			         "control connection %s: sent file descriptors or an oversized message, closing", cc->who);
-			ctl_drop(cc, "bad message");
+		if (got == -EBADMSG)
+			goto bad_message;
+		if (got < 0) {
+			ctl_drop(cc, strerror(-got));
 			return;
 		}
-		if (n == 0) {
-			ctl_drop(cc, "closed by peer");
-			return;
+		for (int i = 0; i < got && !cc->dead; i++) {
+			if (rlen[i] == 0) {
+				ctl_drop(cc, "closed by peer");
+				return;
+			}
+			if (handle_raw(cc, rbuf[i], rlen[i]) < 0)
+				return;
 		}
-		if (n < 0) {
-			ctl_drop(cc, strerror((int)-n));
-			return;
-		}
-		if (cc->closing)
-			continue; /* refused: ignore the rest until our ERROR is out */
-		struct proto_msg m;
-		const char *why = "";
-		int rc = proto_decode(buf, (size_t)n, 0, PROTO_FROM_CLIENT, &m, &why);
-		if (rc == -EPROTONOSUPPORT) {
-			char text[96];
-			log_peer(LOG_LVL_WARNING, "control connection %s: protocol version %u, we speak %u, closing",
-			         cc->who, buf[2], PROTO_VERSION);
-			snprintf(text, sizeof(text), "handoffd speaks protocol version %u, not %u", PROTO_VERSION, buf[2]);
-			ctl_refuse(cc, PE_VERSION, text, 0);
-			if (!cc->dead && STAILQ_EMPTY(&cc->outq))
-				ctl_drop(cc, "protocol version");
-			return;
-		}
-		if (rc < 0) {
-			log_peer(LOG_LVL_WARNING, "control connection %s: %s (%zd bytes, type %u), closing control connection",
-			         cc->who, why, n, n >= 4 ? buf[3] : 0);
-			ctl_drop(cc, why);
-			return;
-		}
-		handle(cc, &m);
-		if (!cc->dead && cc->closing && STAILQ_EMPTY(&cc->outq)) {
-			ctl_drop(cc, "refused");
-			return;
-		}
+		if (bad && !cc->dead)
+			goto bad_message;
+		if (got < RECV_BATCH)
+			break; /* nothing more waiting */
 	}
-	cc_poll_update(cc); /* re-arms after a POLLERR */
+	if (!cc->dead)
+		cc_poll_update(cc); /* re-arms after a POLLERR */
+	return;
+
+bad_message:
+	log_peer(LOG_LVL_WARNING, "control connection %s: sent file descriptors or an oversized message, closing",
+	         cc->who);
+	ctl_drop(cc, "bad message");
 }
 
 /* ---- the listening control socket ---- */

@@ -130,8 +130,14 @@ struct ctlconn {
 	bool dead;                      /* closed; waiting for the poll handle's close callback */
 };
 
+#define RECV_BATCH 16 /* control messages taken per recvmmsg */
+
 struct hd {
 	uv_loop_t *loop;
+	/* Scratch space for reading control messages (one loop, one reader at
+	 * a time; too big for a callback's stack). */
+	uint8_t recv_buf[RECV_BATCH][PROTO_MAX_MSG + 1];
+	size_t recv_len[RECV_BATCH];
 	struct config *cfg;
 	const char *config_path;
 	TAILQ_HEAD(, service) services;

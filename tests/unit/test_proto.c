@@ -1477,3 +1477,60 @@ TEST(io, send_batch_stops_when_full)
 	close(sv[0]);
 	close(sv[1]);
 }
+
+static uint8_t rb[PROTO_BATCH_MAX][PROTO_MAX_MSG + 1];
+
+TEST(io, recv_batch_takes_what_waits)
+{
+	int sv[2];
+	seqpacket_pair(sv);
+	struct proto_buf b;
+	int len = build(&b, spec_of(PROTO_ACK), 4, 0, false);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(proto_send(sv[0], b.data, (size_t)len, NULL, 0, false), 0);
+	size_t lens[8];
+	bool bad = true;
+	cr_assert_eq(proto_recv_batch(sv[1], rb, lens, 8, &bad), 5);
+	cr_assert(!bad);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(lens[i], (size_t)len);
+	cr_assert_eq(proto_recv_batch(sv[1], rb, lens, 8, &bad), -EAGAIN);
+	close(sv[0]);
+	/* End of stream: one entry of length 0. */
+	cr_assert_eq(proto_recv_batch(sv[1], rb, lens, 8, &bad), 1);
+	cr_assert_eq(lens[0], 0);
+	cr_assert(!bad);
+	cr_assert_eq(proto_recv_batch(sv[1], rb, lens, 0, &bad), -EINVAL);
+	close(sv[1]);
+}
+
+TEST(io, recv_batch_keeps_good_messages_before_an_fd)
+{
+	int sv[2];
+	seqpacket_pair(sv);
+	struct proto_buf b;
+	int len = build(&b, spec_of(PROTO_ACK), 4, 0, false);
+	int f = memfd();
+	cr_assert_eq(proto_send(sv[0], b.data, (size_t)len, NULL, 0, false), 0);
+	cr_assert_eq(proto_send(sv[0], b.data, (size_t)len, NULL, 0, false), 0);
+	cr_assert_eq(proto_send(sv[0], b.data, (size_t)len, &f, 1, false), 0);
+	cr_assert_eq(proto_send(sv[0], b.data, (size_t)len, NULL, 0, false), 0);
+	close(f);
+	size_t lens[8];
+	bool bad = false;
+	int before = count_fds();
+	/* The two ACKs before the fd are honoured; the fd is closed here. */
+	cr_assert_eq(proto_recv_batch(sv[1], rb, lens, 8, &bad), 2);
+	cr_assert(bad);
+	cr_assert_eq(count_fds(), before, "the received fd was kept");
+	/* A message with an fd first: nothing good. */
+	f = memfd();
+	cr_assert_eq(proto_send(sv[0], b.data, (size_t)len, &f, 1, false), 0);
+	close(f);
+	/* (The message after the bad one was read and discarded with it: the
+	 * caller drops such a peer.) */
+	cr_assert_eq(proto_recv_batch(sv[1], rb, lens, 8, &bad), -EBADMSG);
+	cr_assert(bad);
+	close(sv[0]);
+	close(sv[1]);
+}
