@@ -56,14 +56,19 @@ enum exit_code {
 
 static void errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+static void verrmsg(const char *fmt, va_list ap)
+{
+	fputs("handoffctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static void errmsg(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("handoffctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verrmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void usage(FILE *f)
@@ -99,11 +104,10 @@ static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("handoffctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verrmsg(fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'handoffctl --help' for more information.\n", stderr);
+	fputs("Try 'handoffctl --help' for more information.\n", stderr);
 	return EXIT_USAGE;
 }
 
