@@ -460,6 +460,30 @@ static struct h_proc *proc_slot(const char *name)
 	return p;
 }
 
+/* Fork and exec argv as cred with stdin/stdout/stderr from in/out/err and
+ * no other fd; the child dies with the test. Returns its pid. */
+static pid_t fork_exec(const struct h_cred *cred, char *const argv[], int in, int out, int err)
+{
+	char progbuf[256];
+	bool libpath;
+	const char *prog = exec_path(cred, argv[0], progbuf, sizeof(progbuf), &libpath);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(127);
+		close_range(3, ~0U, 0);
+		child_become(cred);
+		child_common(parent);
+		if (libpath)
+			setenv("LD_LIBRARY_PATH", h.privdir, 1);
+		execv(prog, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 struct h_proc *h_spawn(const char *name, const struct h_cred *cred, char *const argv[])
 {
 	struct h_proc *p = proc_slot(name);
@@ -477,23 +501,7 @@ struct h_proc *h_spawn(const char *name, const struct h_cred *cred, char *const 
 	cr_assert(logfd >= 0, "%s: %s", p->log, strerror(errno));
 	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	cr_assert(nullfd >= 0);
-	char progbuf[256];
-	bool libpath;
-	const char *prog = exec_path(cred, argv[0], progbuf, sizeof(progbuf), &libpath);
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	cr_assert(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		if (dup2(nullfd, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(logfd, 2) < 0)
-			_exit(127);
-		close_range(3, ~0U, 0);
-		child_become(cred);
-		child_common(parent);
-		if (libpath)
-			setenv("LD_LIBRARY_PATH", h.privdir, 1);
-		execv(prog, argv);
-		_exit(127);
-	}
+	pid_t pid = fork_exec(cred, argv, nullfd, pfd[1], logfd);
 	close(pfd[1]);
 	close(logfd);
 	close(nullfd);
@@ -630,23 +638,7 @@ int h_run(const struct h_cred *cred, char **ret_out, int timeout_ms, char *const
 	cr_assert(pipe2(pfd, O_CLOEXEC) == 0);
 	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	cr_assert(nullfd >= 0);
-	char progbuf[256];
-	bool libpath;
-	const char *prog = exec_path(cred, argv[0], progbuf, sizeof(progbuf), &libpath);
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		if (dup2(nullfd, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(pfd[1], 2) < 0)
-			_exit(127);
-		close_range(3, ~0U, 0);
-		child_become(cred);
-		child_common(parent);
-		if (libpath)
-			setenv("LD_LIBRARY_PATH", h.privdir, 1);
-		execv(prog, argv);
-		_exit(127);
-	}
+	pid_t pid = fork_exec(cred, argv, nullfd, pfd[1], pfd[1]);
 	close(pfd[1]);
 	close(nullfd);
 	size_t cap = 4096, len = 0;

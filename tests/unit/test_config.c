@@ -437,16 +437,17 @@ TEST(valid, byte_order_mark)
 	config_free(c);
 }
 
-TEST(valid, largest_lists)
+/* "[service a]" and lines listen lines of per_line unix:@aNN addresses
+ * each (numbered from 0). Caller frees. */
+static char *listen_lines(int lines, int per_line)
 {
-	/* 64 listen addresses and 256 allow_users entries are allowed. */
 	char *t = textf("[service a]\n");
-	for (int line = 0; line < 4; line++) {
+	for (int line = 0; line < lines; line++) {
 		char *l = textf("%slisten =", t);
 		free(t);
 		t = l;
-		for (int i = 0; i < 16; i++) {
-			l = textf("%s unix:@a%02d", t, line * 16 + i);
+		for (int i = 0; i < per_line; i++) {
+			l = textf("%s unix:@a%02d", t, line * per_line + i);
 			free(t);
 			t = l;
 		}
@@ -454,6 +455,13 @@ TEST(valid, largest_lists)
 		free(t);
 		t = l;
 	}
+	return t;
+}
+
+TEST(valid, largest_lists)
+{
+	/* 64 listen addresses and 256 allow_users entries are allowed. */
+	char *t = listen_lines(4, 16);
 	for (int line = 0; line < 4; line++) {
 		char *l = textf("%sallow_users =", t);
 		free(t);
@@ -898,20 +906,7 @@ TEST(errors, syntax_error)
 TEST(errors, out_of_range_lists)
 {
 	/* 65 listen addresses. */
-	char *t = textf("[service a]\n");
-	for (int line = 0; line < 5; line++) {
-		char *l = textf("%slisten =", t);
-		free(t);
-		t = l;
-		for (int i = 0; i < 13; i++) {
-			l = textf("%s unix:@a%02d", t, line * 13 + i);
-			free(t);
-			t = l;
-		}
-		l = textf("%s\n", t);
-		free(t);
-		t = l;
-	}
+	char *t = listen_lines(5, 13);
 	load_bad(t);
 	assert_error(6, "listen", "too many");
 	cr_assert_eq(count_errors(), 1, "%s", errbuf);
