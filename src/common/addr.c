@@ -38,9 +38,21 @@ int addr_parse(const char *text, struct addr_spec *ret, const char **ret_why)
 	if (!text)
 		return why(ret_why, "empty address");
 
-	if (strncmp(text, "unix:", 5) == 0) {
-		const char *p = text + 5;
+	static const struct {
+		const char *prefix;
+		int socktype;
+	} unix_forms[] = {
+		{"unix:", SOCK_STREAM},
+		{"unix-dgram:", SOCK_DGRAM},
+		{"unix-seqpacket:", SOCK_SEQPACKET},
+	};
+	for (size_t i = 0; i < sizeof(unix_forms) / sizeof(unix_forms[0]); i++) {
+		size_t plen = strlen(unix_forms[i].prefix);
+		if (strncmp(text, unix_forms[i].prefix, plen) != 0)
+			continue;
+		const char *p = text + plen;
 		ret->kind = ADDR_UNIX;
+		ret->socktype = unix_forms[i].socktype;
 		if (*p == '@') {
 			ret->abstract = 1;
 			p++;
@@ -56,12 +68,18 @@ int addr_parse(const char *text, struct addr_spec *ret, const char **ret_why)
 		return 0;
 	}
 
-	if (strncmp(text, "tcp://", 6) != 0)
-		return why(ret_why, "address must start with tcp:// or unix:");
+	if (strncmp(text, "tcp://", 6) == 0) {
+		ret->kind = ADDR_TCP;
+		ret->socktype = SOCK_STREAM;
+	} else if (strncmp(text, "udp://", 6) == 0) {
+		ret->kind = ADDR_UDP;
+		ret->socktype = SOCK_DGRAM;
+	} else {
+		return why(ret_why, "address must start with tcp://, udp://, unix:, unix-dgram: or unix-seqpacket:");
+	}
 	const char *p = text + 6;
 	const char *colon;
 	size_t hlen;
-	ret->kind = ADDR_TCP;
 	if (*p == '[') {
 		const char *rb = strchr(p, ']');
 		if (!rb)
@@ -104,12 +122,18 @@ int addr_parse(const char *text, struct addr_spec *ret, const char **ret_why)
 int addr_spec_format(const struct addr_spec *s, char *buf, size_t size)
 {
 	int n;
-	if (s->kind == ADDR_UNIX)
-		n = snprintf(buf, size, "unix:%s%s", s->abstract ? "@" : "", s->path);
-	else if (strchr(s->host, ':'))
-		n = snprintf(buf, size, "tcp://[%s]:%u", s->host, s->port);
-	else
-		n = snprintf(buf, size, "tcp://%s:%u", s->host, s->port);
+	if (s->kind == ADDR_UNIX) {
+		const char *scheme = s->socktype == SOCK_DGRAM       ? "unix-dgram"
+		                     : s->socktype == SOCK_SEQPACKET ? "unix-seqpacket"
+		                                                     : "unix";
+		n = snprintf(buf, size, "%s:%s%s", scheme, s->abstract ? "@" : "", s->path);
+	} else {
+		const char *scheme = s->kind == ADDR_UDP ? "udp" : "tcp";
+		if (strchr(s->host, ':'))
+			n = snprintf(buf, size, "%s://[%s]:%u", scheme, s->host, s->port);
+		else
+			n = snprintf(buf, size, "%s://%s:%u", scheme, s->host, s->port);
+	}
 	return (n < 0 || (size_t)n >= size) ? -ENOSPC : n;
 }
 
@@ -132,7 +156,7 @@ int addr_resolve(const struct addr_spec *s, struct addr_bound *ret, int max, con
 		}
 		return 1;
 	}
-	if (s->kind != ADDR_TCP)
+	if (s->kind != ADDR_TCP && s->kind != ADDR_UDP)
 		return why(ret_why, "unknown address kind");
 	if (strcmp(s->host, "*") == 0) {
 		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ret[0].ss;
@@ -143,7 +167,7 @@ int addr_resolve(const struct addr_spec *s, struct addr_bound *ret, int max, con
 		ret[0].dual_stack = 1;
 		return 1;
 	}
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo hints = {.ai_socktype = s->socktype, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", s->port);

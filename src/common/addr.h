@@ -4,8 +4,11 @@
  *   tcp://[::1]:8080     IPv6 address (brackets required)
  *   tcp://\*:80          every address, IPv4 and IPv6 on one socket (a star)
  *   tcp://host.name:80   a name, resolved once when the config is loaded
+ *   udp://0.0.0.0:53     UDP, the same host forms as tcp:// (udp://\*:53 too)
  *   unix:/run/x.sock     Unix stream socket at a path
  *   unix:@name           Unix stream socket in the abstract namespace
+ *   unix-dgram:/path     Unix datagram socket (path or @name)
+ *   unix-seqpacket:/path Unix sequenced-packet socket (path or @name)
  *
  * Ports are 0..65535 (0: the kernel picks one). Parsing is pure; resolution
  * (addr_resolve) may block in getaddrinfo and is called only while loading a
@@ -21,7 +24,7 @@
 
 #define ADDR_TEXT_MAX 160
 
-enum addr_kind { ADDR_TCP = 1, ADDR_UNIX = 2 };
+enum addr_kind { ADDR_TCP = 1, ADDR_UNIX = 2, ADDR_UDP = 3 };
 
 struct addr_spec {
 	enum addr_kind kind;
@@ -29,7 +32,12 @@ struct addr_spec {
 	uint16_t port;                /* TCP */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* UNIX: path or name (without '@') */
 	int abstract;                 /* UNIX: 1 for the abstract namespace */
+	int socktype;                 /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET */
 };
+
+/* A datagram socket (udp://, unix-dgram:): shared by its servers, never
+ * accepted on. */
+#define ADDR_IS_DGRAM(spec) ((spec)->socktype == SOCK_DGRAM)
 
 /* Parse text into *ret. Returns 0 or -EINVAL with *ret_why a static phrase. */
 int addr_parse(const char *text, struct addr_spec *ret, const char **ret_why);

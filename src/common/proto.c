@@ -51,6 +51,19 @@ static const struct attr_rule attr_rules[PA_ATTR_MAX + 1] = {
 	[PA_COUNT] = {K_U32, 0, 0},
 	[PA_BACKENDS] = {K_U32, 0, 0},
 	[PA_CONTROL] = {K_U32, 0, 0},
+	[PA_SOCKTYPE] = {K_U32, 0, 0},
+	[PA_LISTENING] = {K_U32, 0, 0},
+	[PA_DONE_IDS] = {K_BYTES, 0, 8 * PROTO_MAX_DONE_IDS},
+	[PA_MODE] = {K_STR, 1, 80},
+	[PA_REFUSED_ACCESS] = {K_U64, 0, 0},
+	[PA_REFUSED_RATE] = {K_U64, 0, 0},
+	[PA_REFUSED_SOURCE] = {K_U64, 0, 0},
+	[PA_REFUSED_NOBACKEND] = {K_U64, 0, 0},
+	[PA_REFUSED_SPAWN] = {K_U64, 0, 0},
+	[PA_SPAWNED] = {K_U64, 0, 0},
+	[PA_CHILDREN] = {K_U32, 0, 0},
+	[PA_LIVE] = {K_U32, 0, 0},
+	[PA_LIMITED] = {K_U32, 0, 0},
 };
 
 struct type_rule {
@@ -80,6 +93,8 @@ static const struct type_rule type_rules[PROTO_TYPE_MAX + 1] = {
 	[PROTO_ADMIN_DRAIN] = {"ADMIN_DRAIN", PROTO_FROM_CLIENT, 0, 0},
 	[PROTO_ADMIN_RELOAD] = {"ADMIN_RELOAD", PROTO_FROM_CLIENT, 0, 0},
 	[PROTO_OK] = {"OK", PROTO_FROM_DAEMON, 0, 0},
+	[PROTO_SOCKET] = {"SOCKET", PROTO_FROM_DAEMON, 1,
+	                  BIT(PA_SERVICE) | BIT(PA_LOCAL_ADDR) | BIT(PA_SOCKTYPE) | BIT(PA_LISTENING)},
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -242,7 +257,9 @@ int proto_decode(const void *buf, size_t len, unsigned nfds_received,
 				break;
 			case K_BYTES:
 				if (alen < ar->min || alen > ar->max)
-					return fail(ret_why, "address attribute of bad length", -EBADMSG);
+					return fail(ret_why, "byte attribute of bad length", -EBADMSG);
+				if (at == PA_DONE_IDS && alen % 8 != 0)
+					return fail(ret_why, "id list not a multiple of 8 bytes", -EBADMSG);
 				break;
 			case K_NONE:
 				break;

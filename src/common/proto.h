@@ -37,6 +37,7 @@
 #define PROTO_MAX_FDS 1
 #define PROTO_MAX_NAME 63     /* service names */
 #define PROTO_MAX_TEXT 1024   /* free text (error messages, addresses) */
+#define PROTO_MAX_DONE_IDS 256 /* connection ids in one PA_DONE_IDS */
 
 /* Message types. Numbers are never reused. */
 enum proto_type {
@@ -56,7 +57,8 @@ enum proto_type {
 	PROTO_ADMIN_DRAIN = 14,   /* A->D  BACKEND_ID or PID */
 	PROTO_ADMIN_RELOAD = 15,  /* A->D  */
 	PROTO_OK = 16,            /* D->A  COUNT (optional) */
-	PROTO_TYPE_MAX = 16,
+	PROTO_SOCKET = 17,        /* D->B  1 fd; SERVICE, LOCAL_ADDR, SOCKTYPE, LISTENING: a shared socket */
+	PROTO_TYPE_MAX = 17,
 };
 
 /* Attribute types. Numbers are never reused. */
@@ -92,7 +94,20 @@ enum proto_attr {
 	PA_COUNT = 29,      /* u32 */
 	PA_BACKENDS = 30,   /* u32 */
 	PA_CONTROL = 31,    /* u32: open control connections */
-	PA_ATTR_MAX = 31,
+	PA_SOCKTYPE = 32,   /* u32: SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5 */
+	PA_LISTENING = 33,  /* u32, 0/1: a listening socket (accept on it) or a datagram socket */
+	PA_DONE_IDS = 34,   /* u64 LE array: ids of the connections DONE counts, 0..PROTO_MAX_DONE_IDS */
+	PA_MODE = 35,       /* str: accept, listen, builtin NAME, exec */
+	PA_REFUSED_ACCESS = 36,  /* u64: closed by allow_from/deny_from/allow_client_* */
+	PA_REFUSED_RATE = 37,    /* u64: closed by rate_per_source */
+	PA_REFUSED_SOURCE = 38,  /* u64: closed by max_per_source */
+	PA_REFUSED_NOBACKEND = 39, /* u64: closed by on_no_backend = reject */
+	PA_REFUSED_SPAWN = 40,   /* u64: closed because a program could not be started */
+	PA_SPAWNED = 41,    /* u64: programs started */
+	PA_CHILDREN = 42,   /* u32: spawned programs running */
+	PA_LIVE = 43,       /* u32: live connections counted for max_connections */
+	PA_LIMITED = 44,    /* u32, 0/1: paused by a limit (rate, max_connections, spawn_rate) */
+	PA_ATTR_MAX = 44,
 };
 
 /* Error codes carried in PA_ERRCODE (libhandoff maps n to -5000-n). */

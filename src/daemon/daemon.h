@@ -33,6 +33,8 @@ struct hd;
 struct service;
 struct backend;
 struct ctlconn;
+struct spawner;   /* spawn.c */
+struct builtins;  /* builtin.c */
 
 struct conn {
 	TAILQ_ENTRY(conn) link;
@@ -164,6 +166,8 @@ struct hd {
 	uint64_t start_ms;
 	uint64_t reloads;
 	int exit_code;
+	struct spawner *spawner;        /* spawn.c: running children, SIGCHLD */
+	struct builtins *builtins;      /* builtin.c: connections served by handoffd itself */
 };
 
 uint64_t hd_now_ms(struct hd *hd);
