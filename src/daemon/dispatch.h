@@ -22,6 +22,12 @@ int dispatch_ack(struct backend *b, uint32_t received, uint32_t done);
  * the front of the service's pending queue, in the original order. */
 void dispatch_requeue(struct backend *b);
 
+/* tcpmux: conn (accepted by the tcpmux builtin of another service) asked
+ * for target. Takes ownership: the connection is re-homed to target and
+ * served as if target had accepted it (its access rules, limits,
+ * backends, on_no_backend, exec). */
+void dispatch_tcpmux(struct service *target, struct conn *conn);
+
 /* Close conn's fd and free it (NULL is fine). */
 void conn_free(struct conn *c);
 

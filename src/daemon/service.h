@@ -19,6 +19,12 @@ struct service *service_find(struct hd *hd, const char *name);
  * the listeners to match. Call after anything that changes capacity. */
 void service_kick(struct service *svc);
 
+/* Live-connection accounting for max_connections and max_per_source: a
+ * connection of svc served by handoffd itself (a builtin) or by a spawned
+ * program has ended. Frees room and resumes the service if a limit had
+ * paused it. */
+void service_conn_closed(struct service *svc, const struct conn *c);
+
 /* Close everything (shutdown). */
 void service_free_all(struct hd *hd);
 

@@ -1,0 +1,3 @@
+#include "autoconf.h"
+
+#include "acl.h"
