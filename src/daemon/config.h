@@ -117,6 +117,9 @@ struct cfg_service {
 	gid_t *exec_groups;
 	int nexec_groups;
 	char exec_user_name[64];
+	char exec_argv0[128];   /* exec_argv0 = NAME, "" = the path */
+	gid_t exec_user_gid;    /* exec_user's primary group */
+	int exec_line;
 	enum no_backend on_no_backend;
 	unsigned max_children;  /* running spawned programs, 0 = no limit */
 	struct cfg_rate spawn_rate; /* inetd's nowait.max: spawns per minute */
@@ -142,7 +145,7 @@ struct cfg_service {
 	struct cfg_rate rate_per_source;
 	unsigned limit_pause_ms;  /* longest pause a limit imposes on the service */
 
-	unsigned seen;          /* bit per scalar key, for duplicate detection */
+	uint64_t seen;          /* bit per scalar key, for duplicate detection */
 	int inetd_line;         /* > 0: the service came from inetd_conf, at this line */
 };
 
@@ -173,6 +176,10 @@ int config_load_file(const char *path, struct config **ret, char *err, size_t er
 
 /* Parse text; name is used as the file name in messages. */
 int config_load_string(const char *text, const char *name, struct config **ret, char *err, size_t errlen);
+
+/* handoffd --inetd PATH: default [handoffd] settings plus the services of an
+ * inetd.conf. Same returns as config_load_file(). */
+int config_load_inetd(const char *path, struct config **ret, char *err, size_t errlen);
 
 void config_free(struct config *c);
 

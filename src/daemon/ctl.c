@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ static int enqueue(struct ctlconn *cc, const void *data, size_t len, struct conn
 		return -ENOMEM;
 	}
 	m->conn = conn;
+	m->fd = -1;
 	m->len = len;
 	memcpy(m->data, data, len);
 	STAILQ_INSERT_TAIL(&cc->outq, m, link);
@@ -111,6 +113,39 @@ int ctl_send(struct ctlconn *cc, struct proto_buf *b)
 	int rc = enqueue(cc, b->data, (size_t)len, NULL);
 	cc_poll_update(cc); /* wait for room */
 	return rc;
+}
+
+int ctl_send_fd(struct ctlconn *cc, struct proto_buf *b, int fd)
+{
+	int len = proto_finish(b, 1);
+	if (len < 0)
+		return len;
+	if (cc->broken || cc->dead || cc->closing)
+		return -EPIPE;
+	if (STAILQ_EMPTY(&cc->outq)) {
+		int rc = proto_send(cc->fd, b->data, (size_t)len, &fd, 1, false);
+		if (rc == 0)
+			return 0;
+		if (rc != -EAGAIN) {
+			ctl_mark_broken(cc, rc);
+			return rc;
+		}
+	}
+	/* Queued: the message keeps its own duplicate until it is sent. */
+	int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (dup < 0) {
+		int e = -errno;
+		ctl_mark_broken(cc, e);
+		return e;
+	}
+	int rc = enqueue(cc, b->data, (size_t)len, NULL);
+	if (rc < 0) {
+		close(dup);
+		return rc;
+	}
+	STAILQ_LAST(&cc->outq, outmsg, link)->fd = dup;
+	cc_poll_update(cc);
+	return 0;
 }
 
 int ctl_send_deliver(struct ctlconn *cc, struct conn *conn, const struct proto_buf *b)
@@ -168,7 +203,7 @@ static int flush(struct ctlconn *cc)
 		STAILQ_FOREACH(m, &cc->outq, link) {
 			if (n == PROTO_BATCH_MAX)
 				break;
-			v[n++] = (struct proto_out){m->data, m->len, m->conn ? m->conn->fd : -1};
+			v[n++] = (struct proto_out){m->data, m->len, m->conn ? m->conn->fd : m->fd};
 		}
 		int sent = proto_send_batch(cc->fd, v, n);
 		if (sent == -EAGAIN)
@@ -187,6 +222,8 @@ static int flush(struct ctlconn *cc)
 			} else if (m->conn) {
 				conn_free(m->conn); /* cannot happen: DELIVERs go to backends */
 			}
+			if (m->fd >= 0)
+				close(m->fd);
 			free(m);
 		}
 		if ((unsigned)sent < n)
@@ -263,6 +300,8 @@ void ctl_drop(struct ctlconn *cc, const char *why)
 	while ((m = STAILQ_FIRST(&cc->outq)) != NULL) {
 		STAILQ_REMOVE_HEAD(&cc->outq, link);
 		conn_free(m->conn);
+		if (m->fd >= 0)
+			close(m->fd);
 		free(m);
 	}
 	if (cc->pidfd >= 0)
@@ -311,7 +350,9 @@ static void cmd_ack(struct ctlconn *cc, const struct proto_msg *m)
 {
 	struct backend *b = cc->backend;
 	uint32_t r = proto_u32(m, PA_RECEIVED), d = proto_u32(m, PA_DONE);
-	if (dispatch_ack(b, r, d) < 0) {
+	const uint8_t *ids = m->attr[PA_DONE_IDS].p;
+	size_t nids = ids ? m->attr[PA_DONE_IDS].len / 8 : 0;
+	if (dispatch_ack(b, r, d, ids, nids) < 0) {
 		log_peer(LOG_LVL_WARNING,
 		         "control connection %s: ACK of %u received/%u done, but only %u unacknowledged and %u open: "
 		         "closing control connection",
@@ -367,6 +408,18 @@ static void cmd_status(struct ctlconn *cc, const struct proto_msg *m)
 		proto_put_u32(&b, PA_PENDING, svc->npending);
 		proto_put_u32(&b, PA_PAUSED, svc->paused);
 		proto_put_u32(&b, PA_BACKENDS, svc->nbackends);
+		char mode[80];
+		service_mode_text(svc, mode, sizeof(mode));
+		proto_put_str(&b, PA_MODE, mode);
+		proto_put_u64(&b, PA_REFUSED_ACCESS, svc->refused_access);
+		proto_put_u64(&b, PA_REFUSED_RATE, svc->refused_rate);
+		proto_put_u64(&b, PA_REFUSED_SOURCE, svc->refused_source);
+		proto_put_u64(&b, PA_REFUSED_NOBACKEND, svc->refused_nobackend);
+		proto_put_u64(&b, PA_REFUSED_SPAWN, svc->refused_spawn);
+		proto_put_u64(&b, PA_SPAWNED, svc->spawned);
+		proto_put_u32(&b, PA_CHILDREN, svc->nchildren);
+		proto_put_u32(&b, PA_LIVE, svc->live);
+		proto_put_u32(&b, PA_LIMITED, svc->limited_until > hd_now_ms(hd));
 		if (ctl_send(cc, &b) < 0)
 			return;
 		struct listener *l;

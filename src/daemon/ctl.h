@@ -24,6 +24,12 @@ void ctl_close(struct hd *hd);
  * which cc is being dropped. */
 int ctl_send(struct ctlconn *cc, struct proto_buf *b);
 
+/* Send a message carrying one fd that stays the caller's (a SOCKET: the
+ * shared socket of a listener). If it must wait in the queue, the queue
+ * keeps its own close-on-exec duplicate. Returns 0 or -errno (cc is then
+ * being dropped). */
+int ctl_send_fd(struct ctlconn *cc, struct proto_buf *b, int fd);
+
 /* Send a DELIVER for conn (its fd attached). The first of a loop turn goes
  * at once: returns 1 and the caller appends conn to the backend's unacked
  * queue. Later ones in the same turn are queued (returns 0) and sent

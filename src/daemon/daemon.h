@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "limit.h"
 #include "policy.h"
 
 struct hd;
@@ -50,6 +51,12 @@ struct conn {
 	uid_t cred_uid;
 	gid_t cred_gid;
 	unsigned deliveries; /* how many times it was sent to a backend */
+	int socktype;        /* SOCK_STREAM or SOCK_SEQPACKET */
+	/* Limits: a counted connection holds one unit of svc->live (and of
+	 * src->live when src is set) until service_conn_closed(). */
+	bool counted;
+	struct srcent *src;
+	pid_t pid;           /* the program spawned for it (nowait), 0 if none */
 };
 TAILQ_HEAD(conn_q, conn);
 
@@ -68,6 +75,9 @@ struct listener {
 	struct sockaddr_storage addr;   /* bound address (getsockname) */
 	socklen_t addr_len;
 	char unix_path[108];            /* file to unlink when closed; "" if none */
+	int socktype;                   /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
+	bool shared;                    /* the socket itself goes to backends (listen mode, datagram) */
+	bool fresh;                     /* opened by this reload: backends do not have it yet */
 };
 
 struct service {
@@ -85,6 +95,24 @@ struct service {
 	bool paused;                    /* listeners stopped for lack of capacity */
 	bool mark;
 	uint64_t accepted, delivered, redelivered, refused, dropped;
+
+	/* Limits (issue 3): live connections, rate, per source. */
+	unsigned live;                  /* counted connections (max_connections) */
+	struct bucket rate_bucket;      /* rate */
+	struct srctab *sources;         /* max_per_source, rate_per_source; NULL if neither */
+	uint64_t limited_until;         /* rate or spawn_rate pause: accept nothing before this */
+	char limited_why[160];
+	bool retiring;                  /* being removed: nothing new starts */
+	uint64_t refused_access, refused_rate, refused_source, refused_nobackend, refused_spawn;
+	uint64_t refusal_log_ms;        /* rate-limits refusal log lines */
+	unsigned refusals_unlogged;
+
+	/* Spawning (inetd style). */
+	struct conn_q children;         /* nowait: one record per running program (fd closed) */
+	unsigned nchildren;             /* nowait and wait programs running */
+	pid_t wait_pid;                 /* wait mode: the program holding the sockets, 0 if none */
+	struct bucket spawn_bucket;
+	uint64_t spawned;
 };
 
 struct backend {
@@ -97,6 +125,8 @@ struct backend {
 	unsigned nunacked;
 	unsigned nqueued;               /* DELIVERs still in cc's outgoing queue */
 	unsigned nacked;                /* acknowledged, not yet done */
+	struct conn_q live;             /* max_per_source: acknowledged connections' records (fd closed) */
+	unsigned nlive;
 	bool ready;                     /* counted in svc->nready */
 	bool draining;
 	uint64_t delivered;
@@ -105,6 +135,7 @@ struct backend {
 struct outmsg {
 	STAILQ_ENTRY(outmsg) link;
 	struct conn *conn;              /* DELIVER: the connection whose fd goes along */
+	int fd;                         /* SOCKET: our duplicate of a shared socket, -1 if none */
 	size_t len;
 	uint8_t data[];
 };
@@ -142,6 +173,7 @@ struct hd {
 	size_t recv_len[RECV_BATCH];
 	struct config *cfg;
 	const char *config_path;
+	bool config_is_inetd;           /* --inetd: config_path is an inetd.conf */
 	TAILQ_HEAD(, service) services;
 	TAILQ_HEAD(, listener) listeners;
 	TAILQ_HEAD(, ctlconn) ctlconns;
@@ -156,6 +188,7 @@ struct hd {
 	uv_timer_t starve_timer;
 	uv_timer_t shutdown_timer;
 	uv_timer_t reap_timer;          /* drops broken control connections outside any iteration */
+	uv_timer_t limit_timer;         /* ends rate and spawn_rate pauses */
 	uv_signal_t sig_hup, sig_term, sig_int;
 	bool fd_starved;                /* EMFILE/ENFILE: accepting paused */
 	bool shutting_down;

@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -9,14 +10,27 @@
 #include "dispatch.h"
 #include "log.h"
 #include "registry.h"
+#include "service.h"
 
 void conn_free(struct conn *c)
 {
 	if (!c)
 		return;
+	if (c->counted)
+		service_conn_closed(c->svc, c);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
+}
+
+void dispatch_tcpmux(struct service *target, struct conn *c)
+{
+	/* It leaves the tcpmux service's count and enters target's. */
+	if (c->counted)
+		service_conn_closed(c->svc, c);
+	c->svc = target;
+	target->accepted++;
+	service_take_conn(target, c);
 }
 
 static uint64_t mix64(uint64_t x)
@@ -96,6 +110,8 @@ static int build_deliver(const struct conn *c, struct proto_buf *b)
 	proto_put_str(b, PA_SERVICE, c->svc->name);
 	proto_put_bytes(b, PA_LOCAL_ADDR, &c->local, c->local_len);
 	proto_put_bytes(b, PA_PEER_ADDR, &c->peer, c->peer_len);
+	if (c->socktype != SOCK_STREAM)
+		proto_put_u32(b, PA_SOCKTYPE, (uint32_t)c->socktype);
 	if (c->has_cred) {
 		proto_put_u32(b, PA_PEER_PID, (uint32_t)c->cred_pid);
 		proto_put_u32(b, PA_PEER_UID, c->cred_uid);
@@ -153,20 +169,77 @@ bool dispatch_conn(struct conn *c, bool front)
 	return false;
 }
 
-int dispatch_ack(struct backend *b, uint32_t received, uint32_t done)
+static uint64_t get_le64(const uint8_t *p)
 {
-	if (received > b->nunacked || done > (uint64_t)b->nacked + received)
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* One acknowledged connection is finished: it leaves the limits. */
+static void release_live(struct backend *b, struct conn *c)
+{
+	TAILQ_REMOVE(&b->live, c, link);
+	b->nlive--;
+	conn_free(c); /* uncounts it */
+}
+
+int dispatch_ack(struct backend *b, uint32_t received, uint32_t done, const uint8_t *ids, size_t nids)
+{
+	struct service *svc = b->svc;
+	if (received > b->nunacked || done > (uint64_t)b->nacked + received || nids > done)
 		return -EPROTO;
 	for (uint32_t i = 0; i < received; i++) {
 		struct conn *c = TAILQ_FIRST(&b->unacked);
 		TAILQ_REMOVE(&b->unacked, c, link);
-		/* The backend holds its own copy now; ours can go. */
-		conn_free(c);
+		/* The backend holds its own copy now; ours can go. A connection
+		 * counted per source keeps a record until it is done; the others
+		 * stay counted in svc->live until the DONE count. */
+		close(c->fd);
+		c->fd = -1;
+		if (c->src) {
+			TAILQ_INSERT_TAIL(&b->live, c, link);
+			b->nlive++;
+		} else {
+			c->counted = false;
+			conn_free(c);
+		}
 	}
 	b->nunacked -= received;
-	b->nacked += received - done;
+	b->nacked += received;
+	uint32_t rest = done;
+	for (size_t i = 0; i < nids && b->nlive; i++) {
+		uint64_t id = get_le64(ids + 8 * i);
+		struct conn *c;
+		TAILQ_FOREACH(c, &b->live, link)
+			if (c->id == id)
+				break;
+		if (c) {
+			release_live(b, c);
+			rest--;
+		}
+	}
+	/* A peer that names no ids: its oldest records go first. */
+	if (!nids)
+		while (rest && b->nlive) {
+			release_live(b, TAILQ_FIRST(&b->live));
+			rest--;
+		}
+	svc->live -= rest < svc->live ? rest : svc->live;
+	b->nacked -= done;
 	registry_update_ready(b);
 	return 0;
+}
+
+void dispatch_release(struct backend *b)
+{
+	struct service *svc = b->svc;
+	unsigned untracked = b->nacked - b->nlive;
+	while (b->nlive)
+		release_live(b, TAILQ_FIRST(&b->live));
+	svc->live -= untracked < svc->live ? untracked : svc->live;
+	b->nacked = 0;
 }
 
 void dispatch_requeue(struct backend *b)

@@ -13,10 +13,16 @@ bool dispatch_conn(struct conn *conn, bool front);
 /* The backend for conn under the service's balance mode, or NULL. */
 struct backend *dispatch_pick(struct service *svc, const struct conn *conn);
 
-/* An ACK from b: received more DELIVERs, done finished connections.
+/* An ACK from b: received more DELIVERs, done finished connections;
+ * done_ids (little-endian u64s, may be NULL) name finished connections, for
+ * max_per_source.
  * Returns 0, or -EPROTO when the counts are impossible (the caller drops the
  * peer). */
-int dispatch_ack(struct backend *b, uint32_t received, uint32_t done);
+int dispatch_ack(struct backend *b, uint32_t received, uint32_t done, const uint8_t *done_ids, size_t ndone_ids);
+
+/* b is being removed: release what it had acknowledged and not finished
+ * (its process holds or held those connections) from the limits. */
+void dispatch_release(struct backend *b);
 
 /* b is going away: put every connection it had not acknowledged back at
  * the front of the service's pending queue, in the original order. */

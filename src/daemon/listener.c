@@ -16,6 +16,7 @@
 #include "dispatch.h"
 #include "listener.h"
 #include "log.h"
+#include "service.h"
 
 #define ACCEPT_BATCH 32 /* connections taken per wake-up, so one busy listener cannot starve the loop */
 
@@ -71,24 +72,82 @@ int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int typ
 	return 0;
 }
 
-static void on_accept(uv_poll_t *h, int status, int events);
+static void on_ready(uv_poll_t *h, int status, int events);
 
-/* A bound TCP socket for sa (IPv6 also taking IPv4 when dual_stack), or
- * -errno. */
-static int tcp_bind(const struct sockaddr *sa, socklen_t len, bool dual_stack)
+/* Socket options of the service that apply before bind. */
+static int set_prebind(int fd, int family, const struct cfg_sockopts *o, bool dual_stack, char *err, size_t errlen,
+                       const char *text)
 {
-	int one = 1, fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (sa->sa_family == AF_INET6) {
-		int v6only = dual_stack ? 0 : 1;
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	int one = 1;
+#define SETOPT(level, name, val, what)                                                                          \
+	do {                                                                                                       \
+		int v_ = (val);                                                                                    \
+		if (setsockopt(fd, level, name, &v_, sizeof(v_)) < 0) {                                            \
+			int e_ = errno;                                                                            \
+			snprintf(err, errlen, "%s: %s: %s", text, what, strerror(e_));                             \
+			return -e_;                                                                                \
+		}                                                                                                  \
+	} while (0)
+	if (family != AF_UNIX)
+		SETOPT(SOL_SOCKET, SO_REUSEADDR, one, "SO_REUSEADDR");
+	if (family == AF_INET6) {
+		int v6only = o->ipv6only >= 0 ? o->ipv6only : (dual_stack ? 0 : 1);
+		SETOPT(IPPROTO_IPV6, IPV6_V6ONLY, v6only, "ipv6only");
 	}
-	if (bind(fd, sa, len) < 0) {
-		int e = -errno;
+	if (o->reuseport && family != AF_UNIX)
+		SETOPT(SOL_SOCKET, SO_REUSEPORT, one, "reuseport");
+	if (o->freebind && family == AF_INET)
+		SETOPT(IPPROTO_IP, IP_FREEBIND, one, "freebind");
+	if (o->freebind && family == AF_INET6)
+		SETOPT(IPPROTO_IPV6, IPV6_FREEBIND, one, "freebind");
+	if (o->rcvbuf)
+		SETOPT(SOL_SOCKET, SO_RCVBUF, o->rcvbuf, "receive_buffer");
+	if (o->sndbuf)
+		SETOPT(SOL_SOCKET, SO_SNDBUF, o->sndbuf, "send_buffer");
+	if (o->bind_device[0] && family != AF_UNIX &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->bind_device, (socklen_t)strlen(o->bind_device)) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: bind_device %s: %s", text, o->bind_device, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* Options for TCP listeners that accepted connections inherit. */
+static int set_tcp(int fd, const struct cfg_sockopts *o, char *err, size_t errlen, const char *text)
+{
+	int one = 1;
+	if (o->defer_accept)
+		SETOPT(IPPROTO_TCP, TCP_DEFER_ACCEPT, (int)o->defer_accept, "defer_accept");
+	if (o->nodelay)
+		SETOPT(IPPROTO_TCP, TCP_NODELAY, one, "nodelay");
+	if (o->keepalive)
+		SETOPT(SOL_SOCKET, SO_KEEPALIVE, one, "keepalive");
+	return 0;
+#undef SETOPT
+}
+
+/* A bound IP socket for sa (IPv6 also taking IPv4 when dual_stack), or
+ * -errno with err set. */
+static int ip_bind(const struct sockaddr *sa, socklen_t len, int type, bool dual_stack, const struct cfg_sockopts *o,
+                   char *err, size_t errlen, const char *text)
+{
+	int fd = socket(sa->sa_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: socket: %s", text, strerror(e));
+		return -e;
+	}
+	int rc = set_prebind(fd, sa->sa_family, o, dual_stack, err, errlen, text);
+	if (rc == 0 && type == SOCK_STREAM)
+		rc = set_tcp(fd, o, err, errlen, text);
+	if (rc == 0 && bind(fd, sa, len) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: bind: %s", text, strerror(-rc));
+	}
+	if (rc < 0) {
 		close(fd);
-		return e;
+		return rc;
 	}
 	return fd;
 }
@@ -98,6 +157,7 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 {
 	const struct addr_bound *ab = &cl->bound[idx];
 	int family = ab->ss.ss_family;
+	int type = cl->spec.socktype ? cl->spec.socktype : SOCK_STREAM;
 	int fd = -1, rc;
 	struct listener *l = calloc(1, sizeof(*l));
 	if (!l) {
@@ -107,33 +167,38 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 	l->fd = -1;
 	l->hd = hd;
 	l->index = idx;
+	l->socktype = type;
 	snprintf(l->text, sizeof(l->text), "%s", cl->text);
 
 	if (family == AF_INET || family == AF_INET6) {
-		fd = tcp_bind((const struct sockaddr *)&ab->ss, ab->len, ab->dual_stack);
+		fd = ip_bind((const struct sockaddr *)&ab->ss, ab->len, type, ab->dual_stack, &cs->opt, err, errlen,
+		             cl->text);
 		if (fd < 0 && ab->dual_stack && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
 			/* A star host where the kernel has no IPv6: IPv4 any. */
 			struct sockaddr_in a4 = {.sin_family = AF_INET,
 			                         .sin_port = ((const struct sockaddr_in6 *)&ab->ss)->sin6_port};
-			fd = tcp_bind((const struct sockaddr *)&a4, sizeof(a4), false);
+			fd = ip_bind((const struct sockaddr *)&a4, sizeof(a4), type, false, &cs->opt, err, errlen,
+			             cl->text);
 		}
 		if (fd < 0) {
 			rc = fd;
 			fd = -1;
-			snprintf(err, errlen, "%s: bind: %s", cl->text, strerror(-rc));
 			goto fail;
 		}
 	} else {
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0) {
 			rc = -errno;
 			snprintf(err, errlen, "%s: socket: %s", cl->text, strerror(-rc));
 			goto fail;
 		}
+		rc = set_prebind(fd, AF_UNIX, &cs->opt, false, err, errlen, cl->text);
+		if (rc < 0)
+			goto fail;
 		mode_t old = 0;
 		if (cs->socket_mode)
 			old = umask(0777); /* no window where the file has a wider mode */
-		rc = listener_bind_unix(fd, (const struct sockaddr *)&ab->ss, ab->len, SOCK_STREAM);
+		rc = listener_bind_unix(fd, (const struct sockaddr *)&ab->ss, ab->len, type);
 		if (cs->socket_mode)
 			umask(old);
 		if (rc < 0) {
@@ -159,7 +224,7 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 			}
 		}
 	}
-	if (listen(fd, cs->backlog) < 0) {
+	if (type != SOCK_DGRAM && listen(fd, cs->backlog) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: listen: %s", cl->text, strerror(-rc));
 		goto fail;
@@ -171,6 +236,19 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 		goto fail;
 	}
 	addr_format((struct sockaddr *)&l->addr, l->addr_len, l->display, sizeof(l->display));
+	if (type == SOCK_DGRAM) {
+		/* Show the scheme: "udp 127.0.0.1:53", "unix-dgram:/run/x". */
+		char d[ADDR_TEXT_MAX];
+		if (family == AF_UNIX)
+			snprintf(d, sizeof(d), "unix-dgram:%s", l->display + 5);
+		else
+			snprintf(d, sizeof(d), "udp %s", l->display);
+		snprintf(l->display, sizeof(l->display), "%s", d);
+	} else if (type == SOCK_SEQPACKET) {
+		char d[ADDR_TEXT_MAX];
+		snprintf(d, sizeof(d), "unix-seqpacket:%s", l->display + 5);
+		snprintf(l->display, sizeof(l->display), "%s", d);
+	}
 	rc = uv_poll_init_socket(hd->loop, &l->poll, fd);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s", cl->text, uv_strerror(rc));
@@ -193,11 +271,11 @@ fail:
 void listener_update(struct listener *l)
 {
 	struct hd *hd = l->hd;
-	bool want = l->svc && !l->svc->paused && !hd->fd_starved && !hd->shutting_down;
+	bool want = l->svc && !hd->fd_starved && !hd->shutting_down && service_wants_events(l->svc, l);
 	if (want == l->polling)
 		return;
 	if (want)
-		uv_poll_start(&l->poll, UV_READABLE, on_accept);
+		uv_poll_start(&l->poll, UV_READABLE, on_ready);
 	else
 		uv_poll_stop(&l->poll);
 	l->polling = want;
@@ -247,27 +325,35 @@ void listener_starve(struct hd *hd, int err)
 	uv_timer_start(&hd->starve_timer, on_starve_timer, 250, 0);
 }
 
-static void on_accept(uv_poll_t *h, int status, int events)
+static void on_ready(uv_poll_t *h, int status, int events)
 {
 	struct listener *l = h->data;
 	struct service *svc = l->svc;
 	struct hd *hd = l->hd;
 
+	(void)events;
 	if (status < 0) {
 		/* libuv stopped the handle; accept4 below reports the real error. */
 		log_peer(LOG_LVL_WARNING, "listener %s: poll error: %s", l->display, uv_strerror(status));
 		l->polling = false;
 		listener_update(l);
 	}
+	if (!svc)
+		return;
+	if (l->shared) {
+		/* A datagram or listen-mode socket: a builtin reads it, or no
+		 * backend has it and the service spawns or rejects. */
+		service_shared_ready(svc, l);
+		return;
+	}
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		/* Take a connection only when someone can have it: otherwise it
 		 * stays in the kernel backlog, at no cost to us. */
-		if (svc->nready == 0 || svc->npending > 0) {
-			svc->paused = true;
+		if (!service_accepting(svc)) {
 			listener_update(l);
 			return;
 		}
-		struct conn *c = malloc(sizeof(*c));
+		struct conn *c = calloc(1, sizeof(*c));
 		if (!c) {
 			log_error("out of memory accepting on %s", l->display);
 			return;
@@ -292,10 +378,9 @@ static void on_accept(uv_poll_t *h, int status, int events)
 		if (c->peer_len <= (socklen_t)sizeof(sa_family_t))
 			c->peer_len = 0; /* unnamed Unix client: no address */
 		c->fd = fd;
+		c->socktype = l->socktype;
 		c->id = ++hd->next_conn_id;
 		c->svc = svc;
-		c->deliveries = 0;
-		c->has_cred = false;
 		memcpy(&c->local, &l->addr, l->addr_len);
 		c->local_len = l->addr_len;
 		if (l->addr.ss_family == AF_UNIX) {
@@ -309,6 +394,6 @@ static void on_accept(uv_poll_t *h, int status, int events)
 			}
 		}
 		svc->accepted++;
-		dispatch_conn(c, false);
+		service_take_conn(svc, c);
 	}
 }

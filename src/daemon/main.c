@@ -15,13 +15,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "inetd.h"
 #include "listener.h"
 #include "log.h"
 #include "registry.h"
 #include "sdnotify.h"
 #include "service.h"
+#include "spawn.h"
+#include "xinetd.h"
 
 #define EXIT_CONFIG 1
 #define EXIT_USAGE 2
@@ -49,7 +53,8 @@ int hd_reload(struct hd *hd, char *err, size_t errlen)
 {
 	struct config *nc = NULL;
 	sdnotify_reloading();
-	int rc = config_load_file(hd->config_path, &nc, err, errlen);
+	int rc = hd->config_is_inetd ? config_load_inetd(hd->config_path, &nc, err, errlen)
+	                             : config_load_file(hd->config_path, &nc, err, errlen);
 	if (rc == 0) {
 		struct config *oc = hd->cfg;
 		if (strcmp(oc->control_socket, nc->control_socket) != 0 || oc->control_mode != nc->control_mode ||
@@ -97,7 +102,10 @@ static void finish(struct hd *hd)
 		log_warning("exiting with %u connection%s no backend acknowledged; their clients are closed", lost,
 		            lost == 1 ? "" : "s");
 	ctl_close(hd);
+	builtin_close_all(hd);
 	service_free_all(hd);
+	spawn_close(hd);
+	uv_close((uv_handle_t *)&hd->limit_timer, NULL);
 	uv_close((uv_handle_t *)&hd->sweep_timer, NULL);
 	uv_close((uv_handle_t *)&hd->starve_timer, NULL);
 	uv_close((uv_handle_t *)&hd->shutdown_timer, NULL);
@@ -189,12 +197,17 @@ static int drop_privileges(const struct config *c)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "Usage: handoffd [-f FILE] [-t] [-d]\n"
-	        "  -f, --config FILE  configuration file (default %s/handoffd/handoffd.conf)\n"
-	        "  -t, --test         check the configuration and exit (0: good, 1: bad)\n"
-	        "  -d, --debug        log at debug level\n"
-	        "  -h, --help         this text\n"
-	        "  -V, --version      print the version\n",
+	        "Usage: handoffd [-f FILE | --inetd FILE] [-t] [-d]\n"
+	        "       handoffd --convert-inetd FILE | --convert-xinetd FILE\n"
+	        "  -f, --config FILE        configuration file (default %s/handoffd/handoffd.conf)\n"
+	        "  -i, --inetd FILE         run the services of an inetd.conf, with default settings\n"
+	        "      --convert-inetd FILE print the handoffd.conf equivalent of an inetd.conf\n"
+	        "      --convert-xinetd FILE\n"
+	        "                           print the handoffd.conf equivalent of an xinetd.conf\n"
+	        "  -t, --test               check the configuration and exit (0: good, 1: bad)\n"
+	        "  -d, --debug              log at debug level\n"
+	        "  -h, --help               this text\n"
+	        "  -V, --version            print the version\n",
 	        SYSCONFDIR);
 }
 
@@ -203,17 +216,35 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"config", required_argument, NULL, 'f'}, {"test", no_argument, NULL, 't'},
 		{"debug", no_argument, NULL, 'd'},        {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+		{"version", no_argument, NULL, 'V'},      {"inetd", required_argument, NULL, 'i'},
+		{"convert-inetd", required_argument, NULL, 'C'},
+		{"convert-xinetd", required_argument, NULL, 'X'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *path = SYSCONFDIR "/handoffd/handoffd.conf";
-	bool test = false;
-	int ch;
+	const char *convert = NULL;
+	bool test = false, have_f = false, inetd = false;
+	int ch, convert_kind = 0;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":f:tdhV", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:i:tdhV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			path = optarg;
+			have_f = true;
+			break;
+		case 'i':
+			path = optarg;
+			inetd = true;
+			break;
+		case 'C':
+		case 'X':
+			if (convert) {
+				fprintf(stderr, "handoffd: give one of --convert-inetd and --convert-xinetd\n");
+				return EXIT_USAGE;
+			}
+			convert = optarg;
+			convert_kind = ch;
 			break;
 		case 't':
 			test = true;
@@ -242,10 +273,26 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (inetd && have_f) {
+		fprintf(stderr, "handoffd: --inetd and --config exclude each other (use inetd_conf = in the config)\n");
+		return EXIT_USAGE;
+	}
+	if (convert && (inetd || have_f || test)) {
+		fprintf(stderr, "handoffd: --convert-%s takes no other option\n", convert_kind == 'C' ? "inetd" : "xinetd");
+		return EXIT_USAGE;
+	}
+	if (convert) {
+		int rc = convert_kind == 'C' ? inetd_convert(convert, stdout, stderr)
+		                             : xinetd_convert(convert, stdout, stderr);
+		if (fflush(stdout) != 0 && rc == 0)
+			rc = -EIO;
+		return rc == 0 ? 0 : EXIT_CONFIG;
+	}
 
 	char err[8192];
 	struct config *cfg = NULL;
-	if (config_load_file(path, &cfg, err, sizeof(err)) < 0) {
+	if ((inetd ? config_load_inetd(path, &cfg, err, sizeof(err))
+	           : config_load_file(path, &cfg, err, sizeof(err))) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_CONFIG;
 	}
@@ -262,6 +309,7 @@ int main(int argc, char **argv)
 	uv_loop_init(&loop);
 	hd.loop = &loop;
 	hd.config_path = path;
+	hd.config_is_inetd = inetd;
 	hd.ctl_fd = -1;
 	TAILQ_INIT(&hd.services);
 	TAILQ_INIT(&hd.listeners);
@@ -274,6 +322,15 @@ int main(int argc, char **argv)
 	uv_timer_init(&loop, &hd.shutdown_timer);
 	uv_timer_init(&loop, &hd.reap_timer);
 	ctl_init(&hd);
+	service_init(&hd);
+	/* Builtins and children need their state before any service runs. */
+	if (builtin_init(&hd) < 0 || spawn_init(&hd) < 0) {
+		log_error("out of memory");
+		config_free(cfg);
+		hd.cfg = NULL;
+		hd.exit_code = EXIT_STARTUP;
+		goto out;
+	}
 	uv_signal_init(&loop, &hd.sig_hup);
 	uv_signal_init(&loop, &hd.sig_term);
 	uv_signal_init(&loop, &hd.sig_int);

@@ -114,6 +114,14 @@ void registry_register(struct ctlconn *cc, const struct proto_msg *m)
 		refuse(cc, m, PE_NO_SERVICE, name, text);
 		return;
 	}
+	if (svc->cfg->builtin != BUILTIN_NONE) {
+		log_peer(LOG_LVL_WARNING, "refused registration: %s for service '%s': it is the builtin %s", cc->who,
+		         name, config_builtin_name(svc->cfg->builtin));
+		snprintf(text, sizeof(text), "service '%s' is served by handoffd itself (builtin %s)", name,
+		         config_builtin_name(svc->cfg->builtin));
+		refuse(cc, m, PE_NO_SERVICE, name, text);
+		return;
+	}
 	if (cap < 1 || cap > 65535) {
 		log_peer(LOG_LVL_WARNING, "refused registration: %s for service '%s': capacity %u not in 1..65535",
 		         cc->who, name, cap);
@@ -149,6 +157,7 @@ void registry_register(struct ctlconn *cc, const struct proto_msg *m)
 	b->id = ++hd->next_backend_id;
 	b->capacity = cap < svc->cfg->max_capacity ? cap : svc->cfg->max_capacity;
 	TAILQ_INIT(&b->unacked);
+	TAILQ_INIT(&b->live);
 	TAILQ_INSERT_TAIL(&svc->backends, b, link);
 	svc->nbackends++;
 	cc->backend = b;
@@ -162,6 +171,8 @@ void registry_register(struct ctlconn *cc, const struct proto_msg *m)
 		return; /* being dropped */
 	log_info("backend %llu registered for '%s': %s, capacity %u", (unsigned long long)b->id, name, cc->who,
 	         b->capacity);
+	if (service_send_sockets(b, false) < 0)
+		return; /* being dropped */
 	registry_update_ready(b);
 	service_kick(svc);
 }
@@ -171,6 +182,7 @@ void registry_remove(struct backend *b)
 	struct service *svc = b->svc;
 
 	dispatch_requeue(b);
+	dispatch_release(b);
 	if (svc->rr_next == b)
 		svc->rr_next = TAILQ_NEXT(b, link);
 	if (b->ready)

@@ -23,7 +23,34 @@ void service_kick(struct service *svc);
  * connection of svc served by handoffd itself (a builtin) or by a spawned
  * program has ended. Frees room and resumes the service if a limit had
  * paused it. */
-void service_conn_closed(struct service *svc, const struct conn *c);
+void service_conn_closed(struct service *svc, struct conn *c);
+
+/* A stream listener of svc accepted c (ownership passes): apply the access
+ * rules and limits (refusing closes it at once, counted and logged), then
+ * serve it: a builtin, a backend, a spawned program, or the pending queue. */
+void service_take_conn(struct service *svc, struct conn *c);
+
+/* Whether svc's accept-mode listeners should accept now (capacity, limits,
+ * pauses). May arm the limit timer. */
+bool service_accepting(struct service *svc);
+
+/* Whether listener l of svc should be polled at all. */
+bool service_wants_events(struct service *svc, struct listener *l);
+
+/* A shared (datagram or listen-mode) socket is readable and handoffd is
+ * watching it: a builtin reads it, or no backend has it and the service
+ * spawns its program (inetd "wait") or rejects. */
+void service_shared_ready(struct service *svc, struct listener *l);
+
+/* Send b the shared sockets of its service (all, or only those opened by
+ * the reload in progress). Returns 0 or -errno when b is being dropped. */
+int service_send_sockets(struct backend *b, bool fresh_only);
+
+/* "accept", "listen", "builtin echo", "accept, exec /usr/sbin/x"... */
+void service_mode_text(const struct service *svc, char *buf, size_t size);
+
+/* Start the timer that ends rate and spawn_rate pauses (once, at start-up). */
+void service_init(struct hd *hd);
 
 /* Close everything (shutdown). */
 void service_free_all(struct hd *hd);

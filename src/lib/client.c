@@ -32,6 +32,8 @@ struct handoff {
 	uint32_t unacked;  /* DELIVERs received, not yet acknowledged */
 	uint32_t done;     /* connections done, not yet reported */
 	uint32_t open;     /* acknowledged and not yet done */
+	uint64_t done_ids[PROTO_MAX_DONE_IDS]; /* ids of the done ones (max_per_source) */
+	unsigned ndone_ids;
 	char err[512];
 	/* Received and acknowledged, not yet returned (handoff_set_batch). */
 	struct handoff_conn *q;
@@ -288,6 +290,13 @@ static int send_ack(handoff_t *h, bool wait)
 	proto_begin(&b, PROTO_ACK, 0);
 	proto_put_u32(&b, PA_RECEIVED, h->unacked);
 	proto_put_u32(&b, PA_DONE, h->done);
+	if (h->ndone_ids) {
+		uint8_t ids[8 * PROTO_MAX_DONE_IDS];
+		for (unsigned i = 0; i < h->ndone_ids; i++)
+			for (int k = 0; k < 8; k++)
+				ids[8 * i + (unsigned)k] = (uint8_t)(h->done_ids[i] >> (8 * k));
+		proto_put_bytes(&b, PA_DONE_IDS, ids, 8 * h->ndone_ids);
+	}
 	int rc;
 	if (wait) {
 		rc = send_wait(h, &b);
@@ -298,6 +307,7 @@ static int send_ack(handoff_t *h, bool wait)
 	if (rc == 0) {
 		h->unacked = 0;
 		h->done = 0;
+		h->ndone_ids = 0;
 	}
 	return rc;
 }
@@ -330,6 +340,13 @@ static void fill_conn(struct handoff_conn *c, const struct proto_msg *m, int fd)
 		c->uid = proto_u32(m, PA_PEER_UID);
 		c->gid = proto_u32(m, PA_PEER_GID);
 	}
+	if (m->type == PROTO_SOCKET) {
+		c->socktype = (int)proto_u32(m, PA_SOCKTYPE);
+		c->kind = proto_u32(m, PA_LISTENING) ? HANDOFF_LISTENER : HANDOFF_DATAGRAM;
+	} else {
+		c->kind = HANDOFF_CONNECTION;
+		c->socktype = proto_has(m, PA_SOCKTYPE) ? (int)proto_u32(m, PA_SOCKTYPE) : SOCK_STREAM;
+	}
 }
 
 /* With a batch size above 1: take the DELIVERs already waiting on the
@@ -348,6 +365,11 @@ static void take_batch(handoff_t *h, uint8_t *buf)
 			h->qlen++;
 			h->unacked++;
 			h->open++;
+			continue;
+		}
+		if (t == PROTO_SOCKET) {
+			fill_conn(&h->q[(h->qhead + h->qlen) % h->qcap], &m, fd);
+			h->qlen++;
 			continue;
 		}
 		if (fd >= 0)
@@ -450,6 +472,10 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 			if (send_ack(h, true) < 0)
 				h->unacked = 0;
 			return 0;
+		case PROTO_SOCKET:
+			/* A shared socket: no acknowledgement, handoffd keeps its copy. */
+			fill_conn(ret_conn, &m, fd);
+			return 0;
 		case PROTO_DRAINED:
 			h->drained = true;
 			send_ack(h, false);
@@ -472,15 +498,18 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 
 int handoff_done(handoff_t *h, const struct handoff_conn *conn, int flags)
 {
-	if (!h)
+	if (!h || (conn && conn->kind != HANDOFF_CONNECTION))
 		return -EINVAL;
-	(void)conn;
 	if (h->open == 0) {
 		set_err(h, "handoff_done() for more connections than were received");
 		return HANDOFF_E_STATE;
 	}
+	if (conn && h->ndone_ids == PROTO_MAX_DONE_IDS)
+		send_ack(h, false); /* the id list is full: send it first */
 	h->open--;
 	h->done++;
+	if (conn && h->ndone_ids < PROTO_MAX_DONE_IDS)
+		h->done_ids[h->ndone_ids++] = conn->id;
 	if (flags & HANDOFF_DEFER)
 		return 0;
 	int rc = send_ack(h, false);

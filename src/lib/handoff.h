@@ -67,9 +67,15 @@ enum handoff_error {
 
 typedef struct handoff handoff_t;
 
-/* One handed-over connection. Addresses are in the kernel's sockaddr form. */
+/* What handoff_accept() returned (struct handoff_conn.kind). */
+#define HANDOFF_CONNECTION 0 /* one accepted client connection: serve it, close it, handoff_done() */
+#define HANDOFF_LISTENER 1   /* a listening socket (mode = listen): accept() on it yourself */
+#define HANDOFF_DATAGRAM 2   /* a datagram socket shared by the service's backends: recvfrom/sendto */
+
+/* One handed-over connection or socket. Addresses are in the kernel's
+ * sockaddr form. */
 struct handoff_conn {
-	int fd;                          /* connected socket, close-on-exec, owned by the caller */
+	int fd;                          /* the descriptor, close-on-exec, owned by the caller */
 	uint64_t id;                     /* connection id, unique for handoffd's lifetime */
 	char service[64];                /* service name, NUL-terminated */
 	struct sockaddr_storage local;   /* the listener's address */
@@ -80,7 +86,9 @@ struct handoff_conn {
 	pid_t pid;                       /* client's pid (SO_PEERCRED at accept) */
 	uid_t uid;                       /* client's uid */
 	gid_t gid;                       /* client's gid */
-	uint8_t reserved[64];            /* room for later fields; zeroed */
+	int kind;                        /* HANDOFF_CONNECTION, HANDOFF_LISTENER or HANDOFF_DATAGRAM */
+	int socktype;                    /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET */
+	uint8_t reserved[56];            /* room for later fields; zeroed */
 };
 
 /* Connect to handoffd's control socket. path NULL means $HANDOFF_SOCKET, or
@@ -117,7 +125,13 @@ uint64_t handoff_backend_id(const handoff_t *h);
  * stays owned by the handle. */
 int handoff_fd(const handoff_t *h);
 
-/* Receive the next connection into *ret_conn. Blocks unless flags has
+/* Receive the next connection into *ret_conn. For a service whose sockets
+ * are shared (mode = listen, or datagram listeners), it also returns, once
+ * per socket (right after registering, and when a reload adds one), the
+ * socket itself with kind HANDOFF_LISTENER or HANDOFF_DATAGRAM: the caller
+ * owns that descriptor, serves it (accept(2) or recvfrom(2)), and does not
+ * call handoff_done() for it; handoffd keeps its own copy, so the socket and
+ * its backlog outlive the backend. Blocks unless flags has
  * HANDOFF_NONBLOCK (or the handle was opened with it), in which case it
  * returns -EAGAIN when none is ready. Before blocking or returning -EAGAIN,
  * it sends any deferred handoff_done() records. Returns 0 with *ret_conn
@@ -137,15 +151,16 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags);
  * -ENOMEM, or HANDOFF_E_STATE while connections are held. */
 int handoff_set_batch(handoff_t *h, unsigned max);
 
-/* Tell handoffd that one connection is finished; frees one unit of capacity.
- * It does not close conn->fd. Without HANDOFF_DEFER the record is sent at
+/* Tell handoffd that one connection is finished; frees one unit of capacity
+ * (and its place under max_per_source). It does not close conn->fd. Without HANDOFF_DEFER the record is sent at
  * once (a non-blocking send; if the socket is full it is kept and sent with
  * the next message). With HANDOFF_DEFER it is only counted and travels with
  * the next acknowledgement, which saves a message per connection in a loop
  * that calls handoff_accept() again right away; handoff_accept() always
  * sends deferred records before it waits, so capacity is never stuck.
  * Returns 0, HANDOFF_E_STATE if more connections are done than were
- * received, or -errno. */
+ * received, -EINVAL for a shared socket (kind other than
+ * HANDOFF_CONNECTION), or -errno. */
 int handoff_done(handoff_t *h, const struct handoff_conn *conn, int flags);
 
 /* Send any deferred handoff_done() records now. Returns 0 or -errno
