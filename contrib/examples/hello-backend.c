@@ -22,6 +22,12 @@
  *                           until handoff_accept() says HANDOFF_E_DRAINED
  *     handoff_close()
  *
+ * For a service with shared sockets (mode = listen, or udp:// and
+ * unix-dgram: listeners), handoff_accept() also returns each socket itself,
+ * once: a listening socket (kind HANDOFF_LISTENER) that we accept() on, or a
+ * datagram socket (HANDOFF_DATAGRAM) that we answer each datagram on. We
+ * watch those with the control socket in one poll().
+ *
  * This program serves one connection at a time, which keeps it short.
  * Connections handoffd sends while one is being served simply wait in the
  * control socket (up to the capacity) and are served in turn.
@@ -48,6 +54,7 @@
 #define HEAD_MAX 8192       /* the most of an HTTP request head we read */
 #define HTTP_TIMEOUT_S 5    /* how long a client may take to send its request */
 #define ECHO_IDLE_S 60      /* how long an echo client may stay silent */
+#define MAX_SHARED 16       /* shared sockets we watch */
 
 /* Set by the signal handler, read by the main loop: the number of
  * SIGTERM/SIGINT received so far. */
@@ -201,6 +208,26 @@ static void serve_echo(const struct handoff_conn *conn)
 	}
 }
 
+/* A datagram socket is readable: answer each waiting datagram (echo: the
+ * same bytes; HTTP mode: a greeting line). Never blocks. */
+static void serve_datagrams(int fd, bool echo)
+{
+	for (int i = 0; i < 64; i++) {
+		char buf[2048];
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		if (n < 0)
+			return; /* EAGAIN: done for now */
+		if (flen <= sizeof(sa_family_t))
+			continue; /* an unbound Unix client: nowhere to answer */
+		if (!echo)
+			n = snprintf(buf, sizeof(buf), "Hello from backend pid %ld via a shared datagram socket\n",
+			             (long)getpid());
+		(void)sendto(fd, buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&from, flen);
+	}
+}
+
 /* Parse the -c argument: a whole number in 1..65535. */
 static bool parse_capacity(const char *s, unsigned *ret)
 {
@@ -302,6 +329,8 @@ int main(int argc, char **argv)
 
 	bool draining = false;
 	int exit_code = 0;
+	struct handoff_conn shared[MAX_SHARED];
+	int nshared = 0;
 	for (;;) {
 		if (signals_received >= 2) {
 			say("second signal: exiting without waiting for the drain");
@@ -322,14 +351,42 @@ int main(int argc, char **argv)
 		 * would block just as well, but it retries EINTR (as the library
 		 * promises), so a blocking call would not notice SIGTERM until
 		 * the next connection arrived. ppoll() does notice it. */
-		struct pollfd pfd = {.fd = handoff_fd(h), .events = POLLIN};
-		if (ppoll(&pfd, 1, NULL, &waitmask) < 0) {
+		struct pollfd pfd[1 + MAX_SHARED];
+		pfd[0] = (struct pollfd){.fd = handoff_fd(h), .events = POLLIN};
+		for (int i = 0; i < nshared; i++)
+			pfd[1 + i] = (struct pollfd){.fd = shared[i].fd, .events = POLLIN};
+		if (ppoll(pfd, (nfds_t)(1 + nshared), NULL, &waitmask) < 0) {
 			if (errno == EINTR)
 				continue; /* a signal: the top of the loop handles it */
 			say("ppoll: %s", strerror(errno));
 			exit_code = 1;
 			break;
 		}
+		/* Shared sockets first: we accept or read them ourselves. */
+		for (int i = 0; i < nshared; i++) {
+			if (!(pfd[1 + i].revents & POLLIN))
+				continue;
+			if (shared[i].kind == HANDOFF_DATAGRAM) {
+				serve_datagrams(shared[i].fd, echo);
+				continue;
+			}
+			struct handoff_conn c = shared[i];
+			c.peer_len = sizeof(c.peer);
+			c.fd = accept4(shared[i].fd, (struct sockaddr *)&c.peer, &c.peer_len, SOCK_CLOEXEC);
+			if (c.fd < 0)
+				continue; /* another backend took it, or the client left */
+			c.kind = HANDOFF_CONNECTION;
+			c.id = 0;
+			sigprocmask(SIG_SETMASK, &waitmask, NULL);
+			if (echo)
+				serve_echo(&c);
+			else
+				serve_http(&c);
+			sigprocmask(SIG_BLOCK, &term, NULL);
+			close(c.fd); /* no handoff_done(): handoffd never saw this one */
+		}
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
 
 		/* Something is there: take it without blocking. It may be a
 		 * connection, the end of a drain, or word that handoffd left. */
@@ -350,6 +407,23 @@ int main(int argc, char **argv)
 			say("cannot receive a connection: %s", *why ? why : handoff_strerror(r));
 			exit_code = 1;
 			break;
+		}
+
+		if (conn.kind != HANDOFF_CONNECTION) {
+			/* A shared socket: ours to watch from now on. */
+			if (nshared == MAX_SHARED) {
+				say("too many shared sockets; closing one");
+				close(conn.fd);
+				continue;
+			}
+			char where[128];
+			if (handoff_addr_format((const struct sockaddr *)&conn.local, conn.local_len, where,
+			                        sizeof(where)) < 0)
+				snprintf(where, sizeof(where), "?");
+			say("got the %s socket %s of '%s'", conn.kind == HANDOFF_LISTENER ? "listening" : "datagram",
+			    where, conn.service);
+			shared[nshared++] = conn;
+			continue;
 		}
 
 		/* 4. The connection is ours now: handoffd already has our
@@ -377,6 +451,8 @@ int main(int argc, char **argv)
 
 	/* 5. Closing the handle tells handoffd we are gone; anything it had
 	 *    sent and we had not acknowledged goes to another backend. */
+	for (int i = 0; i < nshared; i++)
+		close(shared[i].fd);
 	handoff_close(h);
 	return exit_code;
 }

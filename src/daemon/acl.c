@@ -47,27 +47,27 @@ int acl_cidr_parse(const char *text, struct cfg_cidr *ret, const char **ret_why)
 
 	memset(&c, 0, sizeof(c));
 	if (!text || !*text) {
-		why = "is empty: expected an address such as 192.0.2.0/24 or 2001:db8::/32";
+		why = "empty address: expected a network such as 192.0.2.0/24 or 2001:db8::/32";
 		goto fail;
 	}
 	if (strpbrk(text, "[]")) {
-		why = "has brackets: write an IPv6 network without them, as in 2001:db8::/32";
+		why = "brackets are not used here: write an IPv6 network as 2001:db8::/32";
 		goto fail;
 	}
 	const char *slash = strchr(text, '/');
 	size_t hlen = slash ? (size_t)(slash - text) : strlen(text);
 	if (hlen == 0) {
-		why = "has no address before the '/'";
+		why = "no address before the '/'";
 		goto fail;
 	}
 	if (hlen >= sizeof(host)) {
-		why = "is not an IPv4 or IPv6 address";
+		why = "not an IPv4 or IPv6 address";
 		goto fail;
 	}
 	memcpy(host, text, hlen);
 	host[hlen] = '\0';
 	if (strchr(host, '%')) {
-		why = "has an IPv6 zone ('%'), which access rules do not use";
+		why = "IPv6 zones ('%') are not used here";
 		goto fail;
 	}
 	if (inet_pton(AF_INET, host, c.addr) == 1) {
@@ -75,7 +75,7 @@ int acl_cidr_parse(const char *text, struct cfg_cidr *ret, const char **ret_why)
 	} else if (inet_pton(AF_INET6, host, c.addr) == 1) {
 		c.family = AF_INET6;
 	} else {
-		why = "is not an IPv4 or IPv6 address (host names are not allowed here)";
+		why = "not an IPv4 or IPv6 address (host names are not allowed here)";
 		goto fail;
 	}
 	int max = family_bits(c.family);
@@ -84,25 +84,25 @@ int acl_cidr_parse(const char *text, struct cfg_cidr *ret, const char **ret_why)
 		const char *p = slash + 1;
 		size_t n = strlen(p);
 		if (n == 0) {
-			why = "has no prefix length after the '/'";
+			why = "no prefix length after the '/'";
 			goto fail;
 		}
 		if (strspn(p, "0123456789") != n || (n > 1 && p[0] == '0')) {
-			why = "has a prefix length that is not a plain decimal number";
+			why = "the prefix length must be a plain decimal number";
 			goto fail;
 		}
 		c.prefix = 0;
 		for (size_t i = 0; i < n && c.prefix <= max; i++)
 			c.prefix = c.prefix * 10 + (p[i] - '0');
 		if (c.prefix > max) {
-			why = c.family == AF_INET ? "has a prefix length above 32, the most an IPv4 network has"
-			                          : "has a prefix length above 128, the most an IPv6 network has";
+			why = c.family == AF_INET ? "the prefix length of an IPv4 network must be 0..32"
+			                          : "the prefix length of an IPv6 network must be 0..128";
 			goto fail;
 		}
 	}
 	if (host_bits_set(c.addr, c.prefix, max)) {
-		why = "has bits set after the prefix length: write the network's first address "
-		      "(e.g. 192.0.2.0/24), or the address alone for one host";
+		why = "host bits set after the prefix length: write the network's first address "
+		      "(192.0.2.0/24, not 192.0.2.1/24), or the address alone for one host";
 		goto fail;
 	}
 	*ret = c;

@@ -53,7 +53,7 @@
  * (%eth0), no spaces, no names.
  * Returns 0 with *ret filled (family AF_INET: addr[0..3], the rest zero;
  * AF_INET6: addr[0..15]), or -EINVAL with *ret_why (if not NULL) a static
- * phrase fit to follow "allow_from: 'TEXT' ". *ret is untouched on error. */
+ * phrase fit to follow "allow_from: 'TEXT': ". *ret is untouched on error. */
 int acl_cidr_parse(const char *text, struct cfg_cidr *ret, const char **ret_why);
 
 /* Canonical text of an entry, always with its prefix ("192.0.2.7/32",

@@ -10,10 +10,9 @@
  *   - builtin_stream_take() takes a struct conn and its fd. From then on this
  *     module alone owns both, until the connection ends: it then calls
  *     service_conn_closed(c->svc, c) and conn_free(c), in that order, exactly
- *     once. tcpmux instead hands a connection on with dispatch_tcpmux(): it
- *     first calls service_conn_closed() for the tcpmux service (the
- *     connection leaves it), puts the fd back in blocking mode and then gives
- *     up the conn; the target service accounts for it from there.
+ *     once. tcpmux instead hands a connection on with dispatch_tcpmux()
+ *     (which moves its accounting from the tcpmux service to the target),
+ *     after stopping its handles and putting the fd back in blocking mode.
  *   - Each connection has a uv_poll_t and a uv_timer_t, closed (and the
  *     connection's memory freed in their close callbacks) when it ends.
  *   - Datagram listeners stay the listener module's: builtin_dgram_readable()
@@ -29,8 +28,8 @@
  *   chargen  RFC 864 lines whenever writable, until a send fails (the client
  *            went away); input is read and dropped.
  *   daytime  one ctime()-style line in local time ("Mon Nov 23 12:00:00
- *            2026\r\n"), then close.
- *   time     4 bytes, big endian, seconds since 1900-01-01 UTC, then close.
+ *            2026\r\n"), then close (*).
+ *   time     4 bytes, big endian, seconds since 1900-01-01 UTC, then close (*).
  *   tcpmux   one request line (CRLF or LF; at most BUILTIN_TCPMUX_LINE_MAX
  *            bytes with the terminator; within BUILTIN_TCPMUX_TIMEOUT_MS):
  *            "help" lists the tcpmux names, an unknown name gets
@@ -38,6 +37,11 @@
  *            its tcpmux_plus is set and is handed over. Nothing after the
  *            line is read (the target gets those bytes). On seqpacket the
  *            request is one record holding nothing but the line.
+ *            Answers other than the handover close as (*) does.
+ *   (*) "close" after a final reply: shutdown(SHUT_WR), then input is read
+ *       and dropped until the client's EOF, for at most BUILTIN_LINGER_MS
+ *       (and 64 KiB), so that unread input does not reset the connection
+ *       and destroy the reply before the client reads it.
  * A connection closes after BUILTIN_IDLE_MS without progress (bytes read or
  * written), and tcpmux's reply after BUILTIN_TCPMUX_TIMEOUT_MS without a
  * write. One uv_timer per connection: it is armed once and, when it fires
@@ -73,6 +77,7 @@
 #define BUILTIN_IDLE_MS (5u * 60u * 1000u)      /* no progress: close */
 #define BUILTIN_TCPMUX_TIMEOUT_MS 30000u        /* to send the request line */
 #define BUILTIN_TCPMUX_LINE_MAX 256             /* request line, terminator included */
+#define BUILTIN_LINGER_MS 2000u                 /* after a final reply: wait for the client's EOF */
 #define BUILTIN_DGRAM_BATCH 64                  /* datagrams read per readable event */
 #define BUILTIN_DGRAM_CHARGEN_MAX 512
 #define BUILTIN_GUARD_LOG_MS 60000u             /* loop-guard drops: one log line a minute */
@@ -122,6 +127,9 @@ unsigned builtin_count(const struct hd *hd, const struct service *svc);
  * svc is freed. */
 void builtin_service_gone(struct hd *hd, struct service *svc);
 
+/* Tests: shorter timeouts for connections taken from now on (0 = keep). */
+void builtin_set_timeouts(struct hd *hd, unsigned idle_ms, unsigned tcpmux_ms);
+
 /* ---- pure pieces (no I/O, no clock, no state) ---- */
 
 /* Fill buf with len bytes of the chargen stream from position *pos (0 is the
@@ -155,7 +163,7 @@ enum builtin_guard {
  * equal to self's (or self is a wildcard address) -> SELF; src port equal to
  * self's port or any of ports[] -> SERVICE_PORT; else OK. IPv4 and
  * v4-mapped IPv6 addresses compare equal. Unix: unnamed src (no path, no
- * abstract name) -> UNNAMED; src equal to self -> SELF; else OK. A src
+ * abstract name, or src_len 0 at a Unix self) -> UNNAMED; src equal to self -> SELF; else OK. A src
  * family differing from self's (other than IPv4/IPv6) -> FAMILY. */
 enum builtin_guard builtin_dgram_guard(const struct sockaddr *src, socklen_t src_len, const struct sockaddr *self,
                                        socklen_t self_len, const uint16_t *ports, size_t nports);

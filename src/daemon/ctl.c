@@ -138,12 +138,15 @@ int ctl_send_fd(struct ctlconn *cc, struct proto_buf *b, int fd)
 		ctl_mark_broken(cc, e);
 		return e;
 	}
+	struct outmsg *m = NULL;
 	int rc = enqueue(cc, b->data, (size_t)len, NULL);
 	if (rc < 0) {
 		close(dup);
 		return rc;
 	}
-	STAILQ_LAST(&cc->outq, outmsg, link)->fd = dup;
+	STAILQ_FOREACH(m, &cc->outq, link)
+		if (!STAILQ_NEXT(m, link))
+			m->fd = dup; /* the one just queued, last */
 	cc_poll_update(cc);
 	return 0;
 }

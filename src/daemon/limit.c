@@ -218,8 +218,8 @@ static uint64_t siphash24(uint64_t k0, uint64_t k1, const void *data, size_t len
 
 /* ---- source table ----
  *
- * Entries live in one array allocated at srctab_new(); unused ones are on
- * a free list. The hash index is an array of chain heads (a power of two,
+ * Entries live in one array allocated at srctab_new(); dropped ones are
+ * on a free list for reuse. The hash index is an array of chain heads (a power of two,
  * at least max, so chains average under one entry). Entries that had
  * live == 0 when last touched sit on the idle list in least recently used
  * order; eviction scans it from the oldest end, and drops from the list
@@ -232,7 +232,8 @@ struct srctab {
 	unsigned count;
 	uint32_t mask;      /* chain heads - 1 */
 	uint32_t *heads;    /* index + 1 of the first entry of each chain, 0 = none */
-	uint32_t free_head; /* index + 1 of the first free entry, 0 = none */
+	uint32_t free_head; /* index + 1 of the first dropped entry to reuse, 0 = none */
+	unsigned used;      /* entries [0, used) have been handed out at least once */
 	TAILQ_HEAD(srcent_list, srcent) idle;
 	struct srcent ents[];
 };
@@ -281,10 +282,8 @@ struct srctab *srctab_new(unsigned max)
 	t->mask = nheads - 1;
 	t->max = max;
 	TAILQ_INIT(&t->idle);
-	/* Free list in index order, so the first entries used are adjacent. */
-	for (unsigned i = 0; i < max; i++)
-		t->ents[i].next_ = i + 1 < max ? i + 2 : 0;
-	t->free_head = 1;
+	/* Entries are taken from the front of the array as needed (dropped
+	 * ones first), so a large table costs memory only as it fills. */
 	srctab_seed(t);
 	return t;
 }
@@ -377,8 +376,13 @@ struct srcent *srctab_get(struct srctab *t, const struct srckey *k, const struct
 		srctab_drop(t, victim);
 	}
 	uint32_t idx = t->free_head;
-	e = &t->ents[idx - 1];
-	t->free_head = e->next_;
+	if (idx) {
+		e = &t->ents[idx - 1];
+		t->free_head = e->next_;
+	} else {
+		idx = ++t->used;
+		e = &t->ents[idx - 1];
+	}
 	memset(e, 0, sizeof(*e));
 	e->key = *k;
 	bucket_init(&e->bucket, r, now_ms);

@@ -239,15 +239,15 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 	if (type == SOCK_DGRAM) {
 		/* Show the scheme: "udp 127.0.0.1:53", "unix-dgram:/run/x". */
 		char d[ADDR_TEXT_MAX];
+		snprintf(d, sizeof(d), "%s", l->display);
 		if (family == AF_UNIX)
-			snprintf(d, sizeof(d), "unix-dgram:%s", l->display + 5);
+			snprintf(l->display, sizeof(l->display), "unix-dgram:%.140s", d + 5);
 		else
-			snprintf(d, sizeof(d), "udp %s", l->display);
-		snprintf(l->display, sizeof(l->display), "%s", d);
+			snprintf(l->display, sizeof(l->display), "udp %.150s", d);
 	} else if (type == SOCK_SEQPACKET) {
 		char d[ADDR_TEXT_MAX];
-		snprintf(d, sizeof(d), "unix-seqpacket:%s", l->display + 5);
-		snprintf(l->display, sizeof(l->display), "%s", d);
+		snprintf(d, sizeof(d), "%s", l->display);
+		snprintf(l->display, sizeof(l->display), "unix-seqpacket:%.140s", d + 5);
 	}
 	rc = uv_poll_init_socket(hd->loop, &l->poll, fd);
 	if (rc < 0) {

@@ -33,6 +33,7 @@
 
 static bool opt_debug;
 
+
 uint64_t hd_now_ms(struct hd *hd)
 {
 	return uv_now(hd->loop);

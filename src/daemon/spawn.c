@@ -110,20 +110,22 @@ static _Noreturn void child_fail(int errfd, int stage, int err)
 	_exit(127);
 }
 
-static int close_fds_from(unsigned first, unsigned last, unsigned long nofile)
+/* Close fds first..last. close_range(2) through syscall() (one call, no
+ * /proc needed); when the kernel has none (ENOSYS before 5.9) or a seccomp
+ * filter refuses it, close one by one up to the RLIMIT_NOFILE soft limit
+ * (read by the parent; handoffd never lowers it below an open fd). */
+static void close_fds_from(unsigned first, unsigned last, unsigned long nofile)
 {
 	if (first > last)
-		return 0;
+		return;
 #ifdef SYS_close_range
-	if (syscall(SYS_close_range, first, last, 0) == 0)
-		return 0;
-	/* ENOSYS (kernel < 5.9) or a seccomp filter refusing it: do it by hand. */
+	if (syscall(SYS_close_range, (unsigned long)first, (unsigned long)last, 0UL) == 0)
+		return;
 #endif
 	if (nofile > (unsigned long)last + 1)
 		nofile = (unsigned long)last + 1;
 	for (unsigned long fd = first; fd < nofile; fd++)
 		close((int)fd);
-	return 0;
 }
 
 static _Noreturn void child_run(struct plan *p)

@@ -391,11 +391,23 @@ struct st_daemon {
 	uint64_t uptime_ms, accepted, delivered, redelivered, refused;
 };
 
+/* Service attributes added with the inetd/xinetd work (PA_MODE..PA_LIMITED).
+ * A daemon that predates them does not send them: has records which came,
+ * so the table shows "-" and the JSON leaves the field out rather than
+ * claim a 0. */
+#define SVC_HAS(e, attr) (((e)->has >> ((attr) - PA_MODE)) & 1u)
+
 struct st_service {
 	char name[PROTO_MAX_NAME + 1];
 	char balance[PROTO_MAX_NAME + 1];
-	uint64_t accepted, delivered, redelivered, refused;
+	char mode[128];
+	uint64_t accepted, delivered, redelivered, refused; /* refused: backend registrations */
 	uint32_t pending, paused, backends;
+	/* Connections refused, by reason. */
+	uint64_t refused_access, refused_rate, refused_source, refused_nobackend, refused_spawn;
+	uint64_t spawned;
+	uint32_t children, live, limited;
+	uint32_t has; /* bit (attr - PA_MODE) for each of PA_MODE..PA_LIMITED received */
 };
 
 struct st_listener {
@@ -465,6 +477,19 @@ static int status_add(struct status *s, const struct proto_msg *m)
 		e->pending = proto_u32(m, PA_PENDING);
 		e->paused = proto_u32(m, PA_PAUSED);
 		e->backends = proto_u32(m, PA_BACKENDS);
+		proto_str(m, PA_MODE, e->mode, sizeof(e->mode));
+		e->refused_access = proto_u64(m, PA_REFUSED_ACCESS);
+		e->refused_rate = proto_u64(m, PA_REFUSED_RATE);
+		e->refused_source = proto_u64(m, PA_REFUSED_SOURCE);
+		e->refused_nobackend = proto_u64(m, PA_REFUSED_NOBACKEND);
+		e->refused_spawn = proto_u64(m, PA_REFUSED_SPAWN);
+		e->spawned = proto_u64(m, PA_SPAWNED);
+		e->children = proto_u32(m, PA_CHILDREN);
+		e->live = proto_u32(m, PA_LIVE);
+		e->limited = proto_u32(m, PA_LIMITED);
+		for (unsigned a = PA_MODE; a <= PA_LIMITED; a++)
+			if (proto_has(m, (enum proto_attr)a))
+				e->has |= 1u << (a - PA_MODE);
 		return 0;
 	}
 	case PROTO_ST_LISTENER: {
@@ -597,6 +622,7 @@ struct table {
 	const char *head[MAX_COLS];
 	bool right[MAX_COLS]; /* right-align (numbers) */
 	char **cells;         /* nrows * ncols, row-major */
+	char **notes;         /* nrows: a line printed under the row, from the second column; or NULL */
 	size_t nrows, cap;
 	bool oom;
 };
@@ -625,8 +651,15 @@ static void table_row(struct table *t, ...)
 			return;
 		}
 		t->cells = nc;
+		char **nn = reallocarray(t->notes, ncap, sizeof(char *));
+		if (!nn) {
+			t->oom = true;
+			return;
+		}
+		t->notes = nn;
 		t->cap = ncap;
 	}
+	t->notes[t->nrows] = NULL;
 	va_list ap;
 	va_start(ap, t);
 	char **row = t->cells + t->nrows * t->ncols;
@@ -639,6 +672,18 @@ static void table_row(struct table *t, ...)
 	}
 	va_end(ap);
 	t->nrows++;
+}
+
+/* Set the note of the last row (text as printable() makes it). */
+static void table_note(struct table *t, const char *note)
+{
+	if (t->oom || t->nrows == 0 || !note || !*note)
+		return;
+	char safe[PROTO_MAX_TEXT + 1];
+	free(t->notes[t->nrows - 1]);
+	t->notes[t->nrows - 1] = strdup(printable(note, safe, sizeof(safe), false));
+	if (!t->notes[t->nrows - 1])
+		t->oom = true;
 }
 
 static void table_print(struct table *t, const char *title)
@@ -677,6 +722,8 @@ static void table_print(struct table *t, const char *title)
 				fputs("  ", stdout);
 		}
 		fputc('\n', stdout);
+		if (r > 0 && t->notes[r - 1])
+			printf("  %*s  %s\n", (int)width[0], "", t->notes[r - 1]);
 	}
 }
 
@@ -684,7 +731,10 @@ static void table_free(struct table *t)
 {
 	for (size_t i = 0; i < t->nrows * t->ncols; i++)
 		free(t->cells[i]);
+	for (size_t i = 0; i < t->nrows; i++)
+		free(t->notes[i]);
 	free(t->cells);
+	free(t->notes);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -714,28 +764,92 @@ static void format_uptime(uint64_t ms, char *buf, size_t size)
 		snprintf(buf, size, "%" PRIu64 ".%" PRIu64 "s", s, ms % 1000 / 100);
 }
 
+/* Connections a service refused, all reasons together. */
+static uint64_t svc_refused_conns(const struct st_service *e)
+{
+	return e->refused_access + e->refused_rate + e->refused_source + e->refused_nobackend + e->refused_spawn;
+}
+
+/* Append "; " (unless first) and a formatted part to buf (size > 0);
+ * a part that does not fit is cut, never overrun. */
+static void note_add(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void note_add(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	if (n && n + 2 < size) {
+		memcpy(buf + n, "; ", 3);
+		n += 2;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, size - n, fmt, ap);
+	va_end(ap);
+}
+
+/* The line under a service's row: whatever is not zero among programs
+ * started, connections refused (by reason), redeliveries and refused
+ * registrations. "" when all are zero. */
+static void svc_note(const struct st_service *e, char *buf, size_t size)
+{
+	buf[0] = '\0';
+	if (e->spawned || e->children)
+		note_add(buf, size, "spawned %" PRIu64 " (%" PRIu32 " running)", e->spawned, e->children);
+	uint64_t refused = svc_refused_conns(e);
+	if (refused) {
+		const uint64_t count[] = {e->refused_access, e->refused_rate, e->refused_source, e->refused_nobackend,
+		                          e->refused_spawn};
+		static const char *const why[] = {"access", "rate", "per source", "no backend", "spawn failed"};
+		note_add(buf, size, "refused %" PRIu64 " connection%s:", refused, refused == 1 ? "" : "s");
+		for (size_t i = 0; i < sizeof(count) / sizeof(count[0]); i++) {
+			size_t n = strlen(buf);
+			if (count[i])
+				snprintf(buf + n, size - n, "%s %" PRIu64 " %s", buf[n - 1] == ':' ? "" : ",", count[i],
+				         why[i]);
+		}
+	}
+	if (e->redelivered)
+		note_add(buf, size, "redelivered %" PRIu64, e->redelivered);
+	if (e->refused)
+		note_add(buf, size, "%" PRIu64 " backend registration%s refused", e->refused, e->refused == 1 ? "" : "s");
+}
+
 static int status_print_text(const struct status *s)
 {
 	const struct st_daemon *d = &s->daemon;
 	char up[32];
 	bool oom = false;
+	uint64_t refused = 0;
 
+	for (size_t i = 0; i < s->nservices; i++)
+		refused += svc_refused_conns(&s->services[i]);
 	format_uptime(d->uptime_ms, up, sizeof(up));
 	printf("handoffd pid %" PRIu32 ", up %s, %" PRIu32 " open fds, %" PRIu32 " control connection%s\n",
 	       d->pid, up, d->nfds, d->control, d->control == 1 ? "" : "s");
 	printf("connections: %" PRIu64 " accepted, %" PRIu64 " delivered, %" PRIu64 " redelivered, %" PRIu64
-	       " refused\n\n",
-	       d->accepted, d->delivered, d->redelivered, d->refused);
+	       " refused\n",
+	       d->accepted, d->delivered, d->redelivered, refused);
+	if (d->refused)
+		printf("backend registrations refused: %" PRIu64 "\n", d->refused);
+	putchar('\n');
 
-	static const char *const svc_head[] = {"SERVICE", "BALANCE", "BACKENDS", "PENDING", "STATE",
-	                                       "ACCEPTED", "DELIVERED", "REDELIVERED", "REFUSED"};
+	static const char *const svc_head[] = {"SERVICE", "MODE", "BALANCE", "BACKENDS", "LIVE", "PENDING",
+	                                       "STATE", "ACCEPTED", "DELIVERED"};
 	struct table t;
-	table_init(&t, 9, svc_head, "llrrlrrrr");
+	table_init(&t, 9, svc_head, "lllrrrlrr");
 	for (size_t i = 0; i < s->nservices; i++) {
 		const struct st_service *e = &s->services[i];
-		table_row(&t, e->name, e->balance, u64s(e->backends).s, u64s(e->pending).s,
-		          e->paused ? "paused" : "accepting", u64s(e->accepted).s, u64s(e->delivered).s,
-		          u64s(e->redelivered).s, u64s(e->refused).s);
+		char note[PROTO_MAX_TEXT + 1];
+		/* limited: paused by a limit, for a bounded time; paused: no
+		 * backend has room (clients wait in the backlog). */
+		const char *state = e->limited ? "limited" : e->paused ? "paused" : "accepting";
+		struct num live = {"-"};
+		if (SVC_HAS(e, PA_LIVE))
+			live = u64s(e->live);
+		table_row(&t, e->name, e->mode[0] ? e->mode : "-", e->balance, u64s(e->backends).s, live.s,
+		          u64s(e->pending).s, state, u64s(e->accepted).s, u64s(e->delivered).s);
+		svc_note(e, note, sizeof(note));
+		table_note(&t, note);
 	}
 	oom |= t.oom;
 	table_print(&t, "SERVICES");
@@ -837,10 +951,35 @@ static int status_print_json(const struct status *s)
 		json_str(e->name);
 		fputs(",\"balance\":", stdout);
 		json_str(e->balance);
+		if (SVC_HAS(e, PA_MODE)) {
+			fputs(",\"mode\":", stdout);
+			json_str(e->mode);
+		}
 		printf(",\"backends\":%" PRIu32 ",\"pending\":%" PRIu32 ",\"paused\":%s,\"accepted\":%" PRIu64
-		       ",\"delivered\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"refused\":%" PRIu64 "}",
+		       ",\"delivered\":%" PRIu64 ",\"redelivered\":%" PRIu64 ",\"refused\":%" PRIu64,
 		       e->backends, e->pending, json_bool(e->paused), e->accepted, e->delivered,
 		       e->redelivered, e->refused);
+		/* The newer attributes: each only when the daemon sent it. */
+		const struct {
+			enum proto_attr a;
+			const char *key;
+			uint64_t v;
+		} extra[] = {
+			{PA_LIVE, "live", e->live},
+			{PA_REFUSED_ACCESS, "refused_access", e->refused_access},
+			{PA_REFUSED_RATE, "refused_rate", e->refused_rate},
+			{PA_REFUSED_SOURCE, "refused_source", e->refused_source},
+			{PA_REFUSED_NOBACKEND, "refused_nobackend", e->refused_nobackend},
+			{PA_REFUSED_SPAWN, "refused_spawn", e->refused_spawn},
+			{PA_SPAWNED, "spawned", e->spawned},
+			{PA_CHILDREN, "children", e->children},
+		};
+		for (size_t j = 0; j < sizeof(extra) / sizeof(extra[0]); j++)
+			if (SVC_HAS(e, extra[j].a))
+				printf(",\"%s\":%" PRIu64, extra[j].key, extra[j].v);
+		if (SVC_HAS(e, PA_LIMITED))
+			printf(",\"limited\":%s", json_bool(e->limited));
+		putchar('}');
 	}
 	fputs("],\n\"listeners\":[", stdout);
 	for (size_t i = 0; i < s->nlisteners; i++) {

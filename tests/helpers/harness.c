@@ -1321,3 +1321,223 @@ const uint8_t *h_msg_attr(const void *msg, size_t len, unsigned attr, size_t *re
 	}
 	return NULL;
 }
+
+/* ---- issue 3: datagrams, other socket types, status, inetd ---- */
+
+/* Is port free for a socket of type on the wildcard address of family (for
+ * AF_INET6, both stacks)? As port_free(), for any type. */
+static bool port_free_type(int family, int type, int port)
+{
+	int fd = socket(family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		int off = 0;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_any;
+		s6->sin6_port = htons((uint16_t)port);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		s4->sin_port = htons((uint16_t)port);
+		len = sizeof(*s4);
+	}
+	bool ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
+	close(fd);
+	return ok;
+}
+
+int h_free_port_udp(int family)
+{
+	for (int tries = 0; tries < 500; tries++) {
+		int port = h_free_port(family);
+		if (port_free_type(family, SOCK_DGRAM, port))
+			return port;
+	}
+	cr_assert_fail("no port free for both TCP and UDP found");
+	return -1;
+}
+
+struct h_proc *h_start_daemon_args(char *const args[])
+{
+	cr_assert(!h.daemon || h.daemon->exited, "handoffd already running");
+	char *argv[24];
+	int n = 0;
+	argv[n++] = (char *)env_path("HANDOFFD");
+	for (int i = 0; args[i] && n < 23; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	struct h_proc *p = h_spawn("handoffd", NULL, argv);
+	p->is_daemon = true;
+	snprintf(p->log, sizeof(p->log), "%s", h.daemon_log);
+	h.daemon = p;
+	bool up = H_WAIT_UNTIL(h_proc_exited(p) || control_answers(), H_DEADLINE_MS);
+	cr_assert(up && !p->exited, "handoffd did not start (status 0x%x)", p->status);
+	return p;
+}
+
+struct h_addr h_addr_udp(const char *ip, int port)
+{
+	struct h_addr a = h_addr_tcp(ip, port);
+	char t[sizeof(a.text)];
+	snprintf(t, sizeof(t), "udp %.120s", a.text);
+	memcpy(a.text, t, sizeof(a.text));
+	return a;
+}
+
+int h_dgram_socket(const struct h_addr *to, const struct h_addr *bind_to)
+{
+	int fd = socket(to->ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind_to && bind(fd, (const struct sockaddr *)&bind_to->ss, bind_to->len) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int h_dgram_send(int fd, const struct h_addr *a, const void *buf, size_t len)
+{
+	ssize_t n;
+	do
+		n = sendto(fd, buf, len, MSG_NOSIGNAL, (const struct sockaddr *)&a->ss, a->len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EMSGSIZE;
+}
+
+ssize_t h_dgram_recv(int fd, char *buf, size_t size, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	buf[0] = '\0';
+	for (;;) {
+		ssize_t n = recv(fd, buf, size - 1, MSG_DONTWAIT);
+		if (n >= 0) {
+			buf[n] = '\0';
+			return n;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (!h_readable(fd, ms_left(end)))
+			return -ETIMEDOUT;
+	}
+}
+
+int h_connect_type(const struct h_addr *a, int type, int timeout_ms)
+{
+	if (type == SOCK_STREAM)
+		return h_connect(a, NULL, timeout_ms);
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		int fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0)
+			return fd;
+		int e = errno;
+		close(fd);
+		if (e == EAGAIN && ms_left(end) > 0) {
+			h_nap(); /* Unix backlog full: retry */
+			continue;
+		}
+		return -e;
+	}
+}
+
+int h_connect_as(const struct h_addr *a, const struct h_cred *cred, int timeout_ms)
+{
+	gid_t saved[64];
+	int nsaved = getgroups(64, saved);
+	cr_assert(nsaved >= 0);
+	cr_assert(setgroups((size_t)cred->ngroups, cred->groups) == 0);
+	cr_assert(setegid(cred->gid) == 0);
+	cr_assert(seteuid(cred->uid) == 0);
+	int fd = h_connect(a, NULL, timeout_ms);
+	cr_assert(seteuid(0) == 0);
+	cr_assert(setegid(0) == 0);
+	cr_assert(setgroups((size_t)nsaved, saved) == 0);
+	return fd;
+}
+
+/* The value of "field": in the JSON object that starts at obj (up to its
+ * closing brace; the objects of handoffctl's status hold no nested ones). */
+static long long json_field(const char *obj, const char *field)
+{
+	const char *end = strchr(obj, '}');
+	char key[80];
+	snprintf(key, sizeof(key), "\"%s\":", field);
+	const char *k = strstr(obj, key);
+	if (!k || (end && k > end))
+		return -1;
+	const char *v = k + strlen(key);
+	char *stop;
+	long long x = strtoll(v, &stop, 10);
+	if (stop == v) {
+		if (strncmp(v, "true", 4) == 0)
+			return 1;
+		if (strncmp(v, "false", 5) == 0)
+			return 0;
+		return -1;
+	}
+	return x;
+}
+
+static char *status_json(void)
+{
+	char *out = NULL;
+	int rc = h_ctl(NULL, &out, "--json", "status", NULL);
+	cr_assert_eq(rc, 0, "handoffctl --json status: exit %d: %s", rc, out);
+	return out;
+}
+
+long long h_status_service(const char *service, const char *field)
+{
+	char *out = status_json();
+	char key[128];
+	snprintf(key, sizeof(key), "{\"name\":\"%s\"", service);
+	const char *obj = strstr(out, key);
+	long long v = obj ? json_field(obj, field) : -1;
+	free(out);
+	return v;
+}
+
+long long h_status_backend(uint64_t id, const char *field)
+{
+	char *out = status_json();
+	char key[64];
+	snprintf(key, sizeof(key), "{\"id\":%llu,", (unsigned long long)id);
+	const char *obj = strstr(out, key);
+	long long v = obj ? json_field(obj, field) : -1;
+	free(out);
+	return v;
+}
+
+bool h_parse_daytime(const char *s, time_t *ret)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	const char *end = strptime(s, "%a %b %d %H:%M:%S %Y", &tm);
+	if (!end)
+		return false;
+	if (*end && strcmp(end, "\r\n") != 0 && strcmp(end, "\n") != 0)
+		return false;
+	tm.tm_isdst = -1;
+	*ret = mktime(&tm);
+	return *ret != (time_t)-1;
+}
+
+const char *h_exec_for(const struct h_cred *cred, const char *path, char *buf, size_t size)
+{
+	bool libpath;
+	return exec_path(cred, path, buf, size, &libpath);
+}

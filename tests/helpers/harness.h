@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -287,5 +288,55 @@ ssize_t h_recv_msg(int sock, void *buf, size_t size, int *ret_fd, int timeout_ms
 /* Find attribute attr in a received message; returns its value and length
  * in *ret_len, or NULL. */
 const uint8_t *h_msg_attr(const void *msg, size_t len, unsigned attr, size_t *ret_len);
+
+/* ---- issue 3: datagrams, other socket types, status, inetd ---- */
+
+/* A port free for both TCP and UDP on every address of family (so one port
+ * number can carry a tcp:// and a udp:// listener), drawn like
+ * h_free_port(). */
+int h_free_port_udp(int family);
+
+/* Start handoffd with these arguments after the program name
+ * (NULL-terminated, e.g. {"--inetd", path, NULL}) and wait until the control
+ * socket at h.ctl accepts connections (set h.ctl first if the arguments
+ * name another one). Asserts, like h_start_daemon(). */
+struct h_proc *h_start_daemon_args(char *const args[]);
+
+/* An address for the udp:// scheme (same as h_addr_tcp, "udp " text). */
+struct h_addr h_addr_udp(const char *ip, int port);
+
+/* A datagram socket (non-blocking, close-on-exec) of to's family, bound to
+ * bind_to if not NULL (an IP address with port, or a Unix path). Returns the
+ * fd or -errno. */
+int h_dgram_socket(const struct h_addr *to, const struct h_addr *bind_to);
+/* Send one datagram of len bytes to a. Returns 0 or -errno. */
+int h_dgram_send(int fd, const struct h_addr *a, const void *buf, size_t len);
+/* Wait up to timeout_ms for one datagram. Returns its length (buf
+ * NUL-terminated; a datagram longer than size - 1 is cut), -ETIMEDOUT or
+ * -errno. */
+ssize_t h_dgram_recv(int fd, char *buf, size_t size, int timeout_ms);
+
+/* Like h_connect (no source address) for a socket type of AF_UNIX or IP:
+ * SOCK_STREAM or SOCK_SEQPACKET. Returns fd or -errno. */
+int h_connect_type(const struct h_addr *a, int type, int timeout_ms);
+/* Connect with effective ids cred (the kernel records them for
+ * SO_PEERCRED), then switch back. Returns fd or -errno. */
+int h_connect_as(const struct h_addr *a, const struct h_cred *cred, int timeout_ms);
+
+/* `handoffctl --json status`: the numeric field of the service's object
+ * (e.g. "accepted", "refused_access"), or -1 when the service or the field
+ * is not there. Asserts that handoffctl succeeded. */
+long long h_status_service(const char *service, const char *field);
+/* The same for a backend's object, by its id. */
+long long h_status_backend(uint64_t id, const char *field);
+
+/* Parse a daytime line (RFC 867 as ctime() lays it out: "Mon Nov 23
+ * 12:00:00 2026", optional "\r\n") as local time. */
+bool h_parse_daytime(const char *s, time_t *ret);
+
+/* A path to program path that cred may execute: path itself, or a copy in
+ * DIR/priv when the build tree is out of reach for that uid (only for
+ * programs that need no library of the build tree, such as fdcheck). */
+const char *h_exec_for(const struct h_cred *cred, const char *path, char *buf, size_t size);
 
 #endif

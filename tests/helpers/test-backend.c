@@ -2,7 +2,8 @@
  *
  *   test-backend -s SOCKET -S SERVICE -c CAPACITY [--name TAG] [--hold N]
  *                [--exit-after N] [--stall-after N] [--no-done] [--defer]
- *                [--drain-on-sigterm] [--batch N]
+ *                [--drain-on-sigterm] [--batch N] [--listen-mode] [--udp]
+ *   test-backend --udp-once | --listen-once [--name TAG]
  *
  * It registers, then serves each handed-over connection: reads the client's
  * request line and answers one line
@@ -24,16 +25,43 @@
  *                     per acknowledgement
  *   --drain-on-sigterm  SIGTERM calls handoff_drain(); exit 0 once drained
  *                     and every connection is answered (plain SIGTERM: exit 0)
+ *   --listen-mode     for each listening socket handoffd shares (kind
+ *                     HANDOFF_LISTENER, mode = listen), accept connections on
+ *                     it and serve them like delivered ones, with conn=0 in
+ *                     the answer (the backend accepted it, not handoffd) and
+ *                     no handoff_done() (--hold applies to them too)
+ *   --udp             for each datagram socket handoffd shares (kind
+ *                     HANDOFF_DATAGRAM), answer each datagram, one per wake-up
+ *                     (so several backends on one socket all get some), with
+ *                       TAG pid=PID got PAYLOAD
+ *                     (PAYLOAD without a trailing newline) sent to its source
+ *
+ * Without --listen-mode / --udp a shared socket is kept open and not served.
+ *
+ * Inetd "wait" program modes (no registration; fd 0 is the socket handoffd
+ * hands to the program; nothing is printed, as stdout is that socket):
+ *   --udp-once        fd 0 is a datagram socket: answer one datagram as --udp
+ *                     does, then exit 0 (exit 1 if none came within 10 s)
+ *   --listen-once     fd 0 is a listening stream socket: accept one
+ *                     connection, read its request line and answer it like a
+ *                     delivered connection (conn=0, svc=$HANDOFF_SERVICE),
+ *                     then exit 0
+ * (either option serves whichever kind fd 0 turns out to be.)
  *
  * Events go to stdout, one line each, line-buffered, for the harness:
  *   registered ID CAPACITY | refused: code=N NAME: SENTENCE (exit 1)
- *   conn ID inflight=K | held ID | answered ID | closed ID (client went away)
+ *   conn ID inflight=K [type=seqpacket] | held ID | answered ID |
+ *   closed ID (client went away)
+ *   socket listener|datagram type=stream|seqpacket|dgram local=ADDR
+ *   lconn N inflight=K (accepted by the backend itself, --listen-mode)
+ *   dgram from=ADDR len=N (answered, --udp) | dgram unnamed (no reply address)
  *   stalled | draining | drained | lost: code=N NAME: SENTENCE (exit 4)
  * Exit codes: 0 done, 1 registration refused, 2 usage or connect error,
  * 3 internal error, 4 handoffd went away or revoked the registration.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -42,12 +70,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "handoff.h"
 
 struct bconn {
 	struct handoff_conn hc;
+	bool own;          /* accepted by us on a shared listener: no handoff_done() */
 	bool held;
 	bool answered_req; /* request line seen */
 	char buf[256];
@@ -63,6 +93,10 @@ static struct {
 	size_t nconns, cap;
 	long accepted, answered, held_total;
 	bool stalled, draining, drained;
+	bool listen_mode, udp;
+	struct handoff_conn socks[16]; /* shared sockets handoffd sent (kind != CONNECTION) */
+	size_t nsocks;
+	long own_accepted;
 } B = {.tag = "backend", .exit_after = -1, .stall_after = -1};
 
 static void die(const char *what, int rc)
@@ -97,7 +131,7 @@ static void finish_conn(size_t i)
 {
 	struct bconn *c = B.conns[i];
 	close(c->hc.fd);
-	if (!B.no_done) {
+	if (!B.no_done && !c->own) {
 		/* Not fatal: if handoffd closed on us, the next handoff_accept()
 		 * says why (its ERROR is still queued on the socket). */
 		int rc = handoff_done(B.h, &c->hc, B.defer ? HANDOFF_DEFER : 0);
@@ -159,6 +193,129 @@ static bool want_more(void)
 	return true;
 }
 
+static const char *type_name(int type)
+{
+	return type == SOCK_STREAM ? "stream" : type == SOCK_SEQPACKET ? "seqpacket" : type == SOCK_DGRAM ? "dgram" : "other";
+}
+
+/* Take a connection into the table (delivered, or accepted by us when own). */
+static void add_conn(const struct handoff_conn *hc, bool own)
+{
+	if (B.nconns == B.cap) {
+		B.cap = B.cap ? B.cap * 2 : 16;
+		B.conns = realloc(B.conns, B.cap * sizeof(*B.conns));
+		if (!B.conns)
+			die("realloc", -ENOMEM);
+	}
+	struct bconn *c = calloc(1, sizeof(*c));
+	if (!c)
+		die("calloc", -ENOMEM);
+	c->hc = *hc;
+	c->own = own;
+	B.conns[B.nconns++] = c;
+	/* The kernel's word on the socket type, not handoffd's. */
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	getsockopt(hc->fd, SOL_SOCKET, SO_TYPE, &type, &tl);
+	char extra[80] = "";
+	if (type != SOCK_STREAM)
+		snprintf(extra, sizeof(extra), " type=%s", type_name(type));
+	if (!own && hc->socktype != type)
+		snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), " socktype-mismatch=%d", hc->socktype);
+	if (own)
+		printf("lconn %ld inflight=%zu%s\n", B.own_accepted, B.nconns, extra);
+	else
+		printf("conn %llu inflight=%zu%s\n", (unsigned long long)hc->id, B.nconns, extra);
+}
+
+/* A shared socket from handoffd: keep it, and serve it if asked to. */
+static void add_sock(const struct handoff_conn *hc)
+{
+	char local[160];
+	fmt_addr(&hc->local, hc->local_len, local, sizeof(local));
+	printf("socket %s type=%s local=%s\n", hc->kind == HANDOFF_LISTENER ? "listener" : "datagram",
+	       type_name(hc->socktype), local);
+	if (B.nsocks == sizeof(B.socks) / sizeof(B.socks[0])) {
+		close(hc->fd);
+		return;
+	}
+	/* Our copy shares handoffd's open file description, which is already
+	 * non-blocking; say so anyway, as accept/recv below rely on it. */
+	int fl = fcntl(hc->fd, F_GETFL);
+	if (fl >= 0 && !(fl & O_NONBLOCK))
+		fcntl(hc->fd, F_SETFL, fl | O_NONBLOCK);
+	B.socks[B.nsocks++] = *hc;
+}
+
+static bool sock_served(const struct handoff_conn *s)
+{
+	return (s->kind == HANDOFF_LISTENER && B.listen_mode) || (s->kind == HANDOFF_DATAGRAM && B.udp);
+}
+
+/* --listen-mode: take what is waiting on shared listener s. */
+static void listener_accept(const struct handoff_conn *s)
+{
+	for (int i = 0; i < 32 && want_more(); i++) {
+		struct handoff_conn hc;
+		memset(&hc, 0, sizeof(hc));
+		hc.peer_len = sizeof(hc.peer);
+		int fd = accept4(s->fd, (struct sockaddr *)&hc.peer, &hc.peer_len, SOCK_CLOEXEC);
+		if (fd < 0)
+			return; /* EAGAIN: another backend was quicker, or nothing left */
+		if (hc.peer_len <= (socklen_t)sizeof(sa_family_t))
+			hc.peer_len = 0;
+		hc.fd = fd;
+		hc.id = 0;
+		snprintf(hc.service, sizeof(hc.service), "%s", s->service);
+		hc.local = s->local;
+		hc.local_len = s->local_len;
+		hc.kind = HANDOFF_CONNECTION;
+		hc.socktype = s->socktype;
+		if (s->local.ss_family == AF_UNIX) {
+			struct ucred uc;
+			socklen_t ul = sizeof(uc);
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0) {
+				hc.has_cred = 1;
+				hc.pid = uc.pid;
+				hc.uid = uc.uid;
+				hc.gid = uc.gid;
+			}
+		}
+		B.own_accepted++;
+		B.accepted++;
+		add_conn(&hc, true);
+	}
+}
+
+/* Answer one datagram waiting on fd with "TAG pid=PID got PAYLOAD". Returns
+ * 1 if one was answered, 0 if none was waiting, -1 if it came from an
+ * address we cannot answer. */
+static int dgram_answer(int fd, bool quiet)
+{
+	char buf[2048], reply[2200];
+	struct sockaddr_storage src;
+	socklen_t slen = sizeof(src);
+	ssize_t n = recvfrom(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT, (struct sockaddr *)&src, &slen);
+	if (n < 0)
+		return 0;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (slen <= (socklen_t)sizeof(sa_family_t)) {
+		if (!quiet)
+			printf("dgram unnamed\n");
+		return -1;
+	}
+	int len = snprintf(reply, sizeof(reply), "%s pid=%d got %s", B.tag, (int)getpid(), buf);
+	sendto(fd, reply, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&src, slen);
+	if (!quiet) {
+		char from[160];
+		fmt_addr(&src, slen, from, sizeof(from));
+		printf("dgram from=%s len=%zd\n", from, n);
+	}
+	return 1;
+}
+
 static void accept_some(void)
 {
 	while (want_more()) {
@@ -175,19 +332,12 @@ static void accept_some(void)
 			printf("lost: code=%d %s: %s\n", rc, handoff_strerror(rc), handoff_last_error(B.h));
 			exit(4);
 		}
-		if (B.nconns == B.cap) {
-			B.cap = B.cap ? B.cap * 2 : 16;
-			B.conns = realloc(B.conns, B.cap * sizeof(*B.conns));
-			if (!B.conns)
-				die("realloc", -ENOMEM);
+		if (hc.kind != HANDOFF_CONNECTION) {
+			add_sock(&hc);
+			continue;
 		}
-		struct bconn *c = calloc(1, sizeof(*c));
-		if (!c)
-			die("calloc", -ENOMEM);
-		c->hc = hc;
-		B.conns[B.nconns++] = c;
 		B.accepted++;
-		printf("conn %llu inflight=%zu\n", (unsigned long long)hc.id, B.nconns);
+		add_conn(&hc, false);
 		if (B.stall_after >= 0 && B.accepted >= B.stall_after) {
 			B.stalled = true;
 			printf("stalled\n");
@@ -246,6 +396,68 @@ static void release_all(void)
 	}
 }
 
+/* --udp-once / --listen-once: an inetd "wait" program. fd 0 is the socket;
+ * stdout is that socket too, so nothing is printed. */
+static int serve_stdin_once(void)
+{
+	int type = 0, acc = 0;
+	socklen_t tl = sizeof(type);
+	if (getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+		return 2;
+	tl = sizeof(acc);
+	getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &tl);
+	for (int tries = 0; tries < 1000; tries++) {
+		struct pollfd pf = {.fd = 0, .events = POLLIN};
+		if (poll(&pf, 1, 10000) <= 0)
+			return 1;
+		if (type == SOCK_DGRAM) {
+			if (dgram_answer(0, true) != 0)
+				return 0;
+			continue; /* nothing after all (or unnamed): wait again */
+		}
+		if (!acc)
+			return 2;
+		struct handoff_conn hc;
+		memset(&hc, 0, sizeof(hc));
+		hc.peer_len = sizeof(hc.peer);
+		int fd = accept4(0, (struct sockaddr *)&hc.peer, &hc.peer_len, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (hc.peer_len <= (socklen_t)sizeof(sa_family_t))
+			hc.peer_len = 0;
+		/* The listening socket may be non-blocking; the connection not. */
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+		hc.fd = fd;
+		hc.local_len = sizeof(hc.local);
+		getsockname(0, (struct sockaddr *)&hc.local, &hc.local_len);
+		const char *svc = getenv("HANDOFF_SERVICE");
+		snprintf(hc.service, sizeof(hc.service), "%s", svc && *svc ? svc : "-");
+		/* Read the request line (up to 5 s), then answer. */
+		char req[256];
+		size_t len = 0;
+		while (len < sizeof(req) - 1 && !memchr(req, '\n', len)) {
+			struct pollfd cp = {.fd = fd, .events = POLLIN};
+			if (poll(&cp, 1, 5000) <= 0)
+				break;
+			ssize_t n = recv(fd, req + len, sizeof(req) - 1 - len, 0);
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+		}
+		char peer[160], local[160], line[600];
+		fmt_addr(&hc.peer, hc.peer_len, peer, sizeof(peer));
+		fmt_addr(&hc.local, hc.local_len, local, sizeof(local));
+		int n = snprintf(line, sizeof(line), "%s pid=%d conn=0 svc=%s peer=%s local=%s cred=-\n", B.tag,
+		                 (int)getpid(), hc.service, peer, local);
+		send(fd, line, (size_t)n, MSG_NOSIGNAL);
+		close(fd);
+		return 0;
+	}
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -260,10 +472,15 @@ int main(int argc, char **argv)
 		{"defer", no_argument, NULL, 'F'},
 		{"drain-on-sigterm", no_argument, NULL, 'T'},
 		{"batch", required_argument, NULL, 'B'},
+		{"listen-mode", no_argument, NULL, 'L'},
+		{"udp", no_argument, NULL, 'U'},
+		{"udp-once", no_argument, NULL, 'O'},
+		{"listen-once", no_argument, NULL, 'O'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = NULL, *service = NULL;
 	long capacity = 1, batch = 0;
+	bool once = false;
 	int o;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((o = getopt_long(argc, argv, "s:S:c:", opts, NULL)) != -1) {
@@ -279,11 +496,16 @@ int main(int argc, char **argv)
 		case 'F': B.defer = true; break;
 		case 'T': B.drain_on_term = true; break;
 		case 'B': batch = num(optarg); break;
+		case 'L': B.listen_mode = true; break;
+		case 'U': B.udp = true; break;
+		case 'O': once = true; break;
 		default:
 			fprintf(stderr, "usage: test-backend -s SOCKET -S SERVICE -c CAPACITY [options]\n");
 			return 2;
 		}
 	}
+	if (once && optind == argc)
+		return serve_stdin_once();
 	if (!service || optind != argc) {
 		fprintf(stderr, "usage: test-backend -s SOCKET -S SERVICE -c CAPACITY [options]\n");
 		return 2;
@@ -319,7 +541,9 @@ int main(int argc, char **argv)
 
 	for (;;) {
 		maybe_exit();
-		size_t n = B.nconns + 2;
+		/* [0] control, [1] signals, [2..2+nsocks) shared sockets, then connections. */
+		size_t ns = B.nsocks;
+		size_t n = B.nconns + 2 + ns;
 		struct pollfd *pf = calloc(n, sizeof(*pf));
 		if (!pf)
 			die("calloc", -ENOMEM);
@@ -327,9 +551,15 @@ int main(int argc, char **argv)
 		pf[0].events = POLLIN;
 		pf[1].fd = sfd;
 		pf[1].events = POLLIN;
-		for (size_t i = 0; i < B.nconns; i++) {
-			pf[i + 2].fd = B.conns[i]->hc.fd;
+		for (size_t i = 0; i < ns; i++) {
+			bool serve = sock_served(&B.socks[i]) &&
+			             (B.socks[i].kind == HANDOFF_DATAGRAM || want_more());
+			pf[i + 2].fd = serve ? B.socks[i].fd : -1;
 			pf[i + 2].events = POLLIN;
+		}
+		for (size_t i = 0; i < B.nconns; i++) {
+			pf[i + 2 + ns].fd = B.conns[i]->hc.fd;
+			pf[i + 2 + ns].events = POLLIN;
 		}
 		int r = poll(pf, (nfds_t)n, -1);
 		if (r < 0 && errno != EINTR)
@@ -339,21 +569,30 @@ int main(int argc, char **argv)
 			continue;
 		}
 		/* Connection fds first, from the end so slot moves do not skip one. */
-		uint64_t *ids = calloc(n, sizeof(*ids));
-		if (!ids)
+		struct bconn **ready = calloc(n, sizeof(*ready));
+		if (!ready)
 			die("calloc", -ENOMEM);
-		for (size_t i = 2; i < n; i++)
-			ids[i] = pf[i].revents ? B.conns[i - 2]->hc.id : 0;
-		for (size_t k = 2; k < n; k++) {
-			if (!ids[k])
+		for (size_t i = 2 + ns; i < n; i++)
+			ready[i] = pf[i].revents ? B.conns[i - 2 - ns] : NULL;
+		for (size_t k = 2 + ns; k < n; k++) {
+			if (!ready[k])
 				continue;
+			/* Find it again: earlier ones may have moved slots. */
 			for (size_t i = 0; i < B.nconns; i++)
-				if (B.conns[i]->hc.id == ids[k]) {
+				if (B.conns[i] == ready[k]) {
 					conn_input(i);
 					break;
 				}
 		}
-		free(ids);
+		free(ready);
+		for (size_t i = 0; i < ns; i++) {
+			if (pf[i + 2].fd < 0 || !pf[i + 2].revents)
+				continue;
+			if (B.socks[i].kind == HANDOFF_LISTENER)
+				listener_accept(&B.socks[i]);
+			else
+				dgram_answer(B.socks[i].fd, false); /* one per wake-up: share with other backends */
+		}
 		if (pf[1].revents) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {

@@ -170,10 +170,10 @@ TEST(acl, parse_every_error)
 		{"192.0.2.0]", "brackets"},
 		{"/24", "no address"},
 		{"192.0.2.0/", "no prefix"},
-		{"192.0.2.0/33", "above 32"},
-		{"192.0.2.0/1000", "above 32"},
-		{"192.0.2.0/99999999999999999999", "above 32"},
-		{"::/129", "above 128"},
+		{"192.0.2.0/33", "0..32"},
+		{"192.0.2.0/1000", "0..32"},
+		{"192.0.2.0/99999999999999999999", "0..32"},
+		{"::/129", "0..128"},
 		{"192.0.2.0/-1", "decimal"},
 		{"192.0.2.0/+8", "decimal"},
 		{"192.0.2.0/08", "decimal"},
@@ -434,6 +434,7 @@ TEST(acl, check_client)
 	gid_t gids[] = {50, 100};
 	gid_t none[] = {7, 8};
 	gid_t some[] = {7, 100};
+	gid_t first[] = {50, 7};
 	struct cfg_service s;
 	memset(&s, 0, sizeof(s));
 
@@ -457,6 +458,7 @@ TEST(acl, check_client)
 	cr_assert(acl_check_client(&s, 1001, 100, NULL, 0));
 	cr_assert_not(acl_check_client(&s, 1001, 51, NULL, 0));
 	cr_assert(acl_check_client(&s, 1001, 51, some, 2));
+	cr_assert(acl_check_client(&s, 1001, 51, first, 2), "the first supplementary group is skipped");
 	cr_assert_not(acl_check_client(&s, 1001, 51, none, 2));
 	cr_assert_not(acl_check_client(&s, 1001, 51, some, 1), "read beyond ngroups");
 	cr_assert_not(acl_check_client(&s, 1001, 51, some, -1));
