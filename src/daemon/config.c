@@ -39,6 +39,7 @@ struct cfg_builder {
 	bool in_main;            /* in [handoffd] */
 	bool bad_section;        /* current section is unknown: keys already reported */
 	int inetd_line;          /* line of inetd_conf = */
+	bool in_inetd;           /* services now come from inetd_conf */
 };
 
 static void perr(struct cfg_builder *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -1102,6 +1103,9 @@ static void validate_service(struct cfg_builder *p, struct cfg_service *s)
 	finish_exec(p, s);
 
 	if (s->builtin != BUILTIN_NONE) {
+		/* handoffd holds every builtin connection itself: bound them. */
+		if (!s->max_connections)
+			s->max_connections = 256;
 		if (s->exec_argv)
 			perr(p, s->line, "[service %s]: builtin and exec exclude each other", s->name);
 		if (s->mode == MODE_LISTEN)
@@ -1157,8 +1161,11 @@ static void validate(struct cfg_builder *p)
 		perr(p, p->line > 0 ? p->line : 1, "no [service NAME] section: nothing to serve");
 	if (c->user != (uid_t)-1 && c->group == (gid_t)-1)
 		perr(p, c->user_line, "user: uid %u has no passwd entry: set group too", (unsigned)c->user);
+	const char *main_name = p->name;
 	for (size_t i = 0; i < c->nservices; i++) {
 		struct cfg_service *s = &c->services[i];
+		/* A service from inetd_conf: its errors name that file. */
+		p->name = s->inetd_line ? c->inetd_conf : main_name;
 		validate_service(p, s);
 		for (size_t i2 = 0; i2 < i && s->tcpmux_name[0]; i2++)
 			if (strcasecmp(c->services[i2].tcpmux_name, s->tcpmux_name) == 0)
@@ -1178,11 +1185,13 @@ static void validate(struct cfg_builder *p)
 				int jmax = i2 == i ? j : s2->nlisten;
 				for (int j2 = 0; j2 < jmax; j2++)
 					if (strcmp(s->listen[j].text, s2->listen[j2].text) == 0)
-						perr(p, s->listen[j].line, "listen: %s already used at line %d",
-						     s->listen[j].text, s2->listen[j2].line);
+						perr(p, s->listen[j].line, "listen: %s already used at %s:%d",
+						     s->listen[j].text, s2->inetd_line ? c->inetd_conf : main_name,
+						     s2->listen[j2].line);
 			}
 		}
 	}
+	p->name = main_name;
 	/* The control socket must not collide with a listener. */
 	for (size_t i = 0; i < c->nservices; i++)
 		for (int j = 0; j < c->services[i].nlisten; j++) {
@@ -1191,10 +1200,12 @@ static void validate(struct cfg_builder *p)
 				continue;
 			char t[sizeof(sp->path) + 1];
 			snprintf(t, sizeof(t), "%s%s", sp->abstract ? "@" : "", sp->path);
+			p->name = c->services[i].inetd_line ? c->inetd_conf : main_name;
 			if (strcmp(t, c->control_socket) == 0)
 				perr(p, c->services[i].listen[j].line, "listen: %s is the control socket",
 				     c->services[i].listen[j].text);
 		}
+	p->name = main_name;
 }
 
 static struct config *config_new(void)
@@ -1224,7 +1235,9 @@ static void load_inetd(struct cfg_builder *p, const char *path, int line)
 	p->cur = NULL;
 	p->in_main = false;
 	p->bad_section = false;
+	p->in_inetd = true;
 	int rc = inetd_load(p, path);
+	p->in_inetd = false;
 	p->name = saved_name;
 	p->line = saved_line;
 	p->cur = NULL;
@@ -1245,6 +1258,8 @@ void cfgb_service(struct cfg_builder *b, const char *file, int line, const char 
 	}
 	b->cur = service_new(b, name, line);
 	b->bad_section = b->cur == NULL;
+	if (b->cur && b->in_inetd)
+		b->cur->inetd_line = line;
 }
 
 void cfgb_key(struct cfg_builder *b, const char *file, int line, const char *key, const char *value)
@@ -1328,6 +1343,7 @@ int config_load_inetd(const char *path, struct config **ret, char *err, size_t e
 		return -ENOMEM;
 	snprintf(p.c->file, sizeof(p.c->file), "%s", path);
 	snprintf(p.c->inetd_conf, sizeof(p.c->inetd_conf), "%s", path);
+	p.in_inetd = true;
 	int rc = inetd_load(&p, path);
 	p.name = path;
 	if (rc < 0 && rc != -EINVAL) {

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "addr.h"
 #include "config.h"
@@ -44,8 +43,8 @@ static const struct proto_info {
 	enum kind kind;
 	enum fam fam;
 } protos[] = {
-	{"tcp", K_TCP, FAM_V4},   {"tcp4", K_TCP, FAM_V4},   {"tcp6", K_TCP, FAM_V6},
-	{"tcp6only", K_TCP, FAM_V6}, {"tcp46", K_TCP, FAM_V46}, {"udp", K_UDP, FAM_V4},
+	{"tcp", K_TCP, FAM_V46},   {"tcp4", K_TCP, FAM_V4},   {"tcp6", K_TCP, FAM_V6},
+	{"tcp6only", K_TCP, FAM_V6}, {"tcp46", K_TCP, FAM_V46}, {"udp", K_UDP, FAM_V46},
 	{"udp4", K_UDP, FAM_V4},  {"udp6", K_UDP, FAM_V6},   {"udp6only", K_UDP, FAM_V6},
 	{"udp46", K_UDP, FAM_V46}, {"unix", K_UNIX, 0},
 };
@@ -79,9 +78,9 @@ struct entry {
 
 /* ---- events ---- */
 
-static void perror_at(struct parser *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void parse_error(struct parser *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static void perror_at(struct parser *p, int line, const char *fmt, ...)
+static void parse_error(struct parser *p, int line, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -431,12 +430,12 @@ static void entry_defhost(struct parser *p, int line, char *field)
 	int n;
 	char why[256];
 	if (hosts_parse(field, hosts, &n, why, sizeof(why)) < 0) {
-		perror_at(p, line, "default host line '%s:': %s", field, why);
+		parse_error(p, line, "default host line '%s:': %s", field, why);
 		return;
 	}
 	for (int i = 0; i < n; i++)
 		if (hosts[i].type == H_ANY) {
-			perror_at(p, line, "default host line '%s:': '*' cannot be mixed with addresses", field);
+			parse_error(p, line, "default host line '%s:': '*' cannot be mixed with addresses", field);
 			return;
 		}
 	snprintf(p->defhost, sizeof(p->defhost), "%s", field);
@@ -454,21 +453,21 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 		return;
 	}
 	if (nf < 6) {
-		perror_at(p, line,
-		          "too few fields (%d): an entry is 'service socket-type protocol wait|nowait user server "
-		          "[argv0 args...]'",
-		          nf);
+		parse_error(p, line,
+		            "too few fields (%d): an entry is 'service socket-type protocol wait|nowait user server "
+		            "[argv0 args...]'",
+		            nf);
 		return;
 	}
 	if (nf > MAX_FIELDS) {
-		perror_at(p, line, "too many server arguments (%d; at most %d words)", nf - 6, CFG_MAX_ARGS);
+		parse_error(p, line, "too many server arguments (%d; at most %d words)", nf - 6, CFG_MAX_ARGS);
 		return;
 	}
 
 	/* Field 3, protocol[,sndbuf=N][,rcvbuf=N], first: it says what field 1 is. */
 	char protobuf[128];
 	if (strlen(f[2]) >= sizeof(protobuf)) {
-		perror_at(p, line, "protocol '%.40s...' (field 3) is too long", f[2]);
+		parse_error(p, line, "protocol '%.40s...' (field 3) is too long", f[2]);
 		return;
 	}
 	snprintf(protobuf, sizeof(protobuf), "%s", f[2]);
@@ -477,15 +476,15 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 	if (!pname)
 		pname = protobuf;
 	if (strncmp(pname, "rpc/", 4) == 0 || strncmp(f[0], "rpc/", 4) == 0 || strstr(f[0], ":rpc/")) {
-		perror_at(p, line, "RPC services are not supported ('%s %s')", f[0], f[2]);
+		parse_error(p, line, "RPC services are not supported ('%s %s')", f[0], f[2]);
 		return;
 	}
 	const struct proto_info *pi = proto_find(pname);
 	if (!pi) {
-		perror_at(p, line,
-		          "unknown protocol '%s' (field 3): expected tcp, tcp4, tcp6, tcp46, udp, udp4, udp6, udp46 "
-		          "or unix",
-		          pname);
+		parse_error(p, line,
+		            "unknown protocol '%s' (field 3): expected tcp, tcp4, tcp6, tcp46, udp, udp4, udp6, udp46 "
+		            "or unix",
+		            pname);
 		return;
 	}
 	char rcvbuf[32] = "", sndbuf[32] = "";
@@ -496,18 +495,18 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 		else if (strncmp(o, "sndbuf=", 7) == 0)
 			dst = sndbuf;
 		if (!dst) {
-			perror_at(p, line, "unknown protocol option '%s' (field 3): expected rcvbuf=SIZE or sndbuf=SIZE", o);
+			parse_error(p, line, "unknown protocol option '%s' (field 3): expected rcvbuf=SIZE or sndbuf=SIZE", o);
 			return;
 		}
 		if (size_parse(o + 7, dst, sizeof(rcvbuf)) < 0) {
-			perror_at(p, line, "protocol option '%s' (field 3): not a size from 1 to 1G (e.g. 65536, 64k, 1m)",
-			          o);
+			parse_error(p, line, "protocol option '%s' (field 3): not a size from 1 to 1G (e.g. 65536, 64k, 1m)",
+			            o);
 			return;
 		}
 	}
 	if (pi->kind == K_UNIX && (rcvbuf[0] || sndbuf[0])) {
 		/* handoffd sets buffer sizes on IP listeners only. */
-		perror_at(p, line, "rcvbuf/sndbuf (field 3) apply to tcp and udp services only");
+		parse_error(p, line, "rcvbuf/sndbuf (field 3) apply to tcp and udp services only");
 		return;
 	}
 
@@ -520,19 +519,19 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 	} else if (strcmp(f[1], "seqpacket") == 0) {
 		socktype = SOCK_SEQPACKET;
 	} else if (strcmp(f[1], "raw") == 0 || strcmp(f[1], "rdm") == 0) {
-		perror_at(p, line, "socket type '%s' (field 2) is not supported: handoffd serves stream, dgram and "
-		          "seqpacket (unix) sockets", f[1]);
+		parse_error(p, line, "socket type '%s' (field 2) is not supported: handoffd serves stream, dgram and "
+		            "seqpacket (unix) sockets", f[1]);
 		return;
 	} else {
-		perror_at(p, line, "unknown socket type '%s' (field 2): expected stream, dgram or seqpacket", f[1]);
+		parse_error(p, line, "unknown socket type '%s' (field 2): expected stream, dgram or seqpacket", f[1]);
 		return;
 	}
 	if (socktype == SOCK_SEQPACKET && pi->kind != K_UNIX) {
-		perror_at(p, line, "socket type seqpacket (field 2) needs protocol unix, not '%s'", pi->name);
+		parse_error(p, line, "socket type seqpacket (field 2) needs protocol unix, not '%s'", pi->name);
 		return;
 	}
 	if ((socktype == SOCK_STREAM && pi->kind == K_UDP) || (socktype == SOCK_DGRAM && pi->kind == K_TCP)) {
-		perror_at(p, line, "socket type %s (field 2) does not go with protocol %s (field 3)", f[1], pi->name);
+		parse_error(p, line, "socket type %s (field 2) does not go with protocol %s (field 3)", f[1], pi->name);
 		return;
 	}
 
@@ -547,7 +546,7 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 		} else if (wl == 6 && strncmp(f[3], "nowait", 6) == 0) {
 			wait = false;
 		} else {
-			perror_at(p, line, "bad wait field '%s' (field 4): expected wait or nowait, optionally .MAX", f[3]);
+			parse_error(p, line, "bad wait field '%s' (field 4): expected wait or nowait, optionally .MAX", f[3]);
 			return;
 		}
 		if (dot) {
@@ -555,7 +554,7 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 			errno = 0;
 			max = strtoul(dot + 1, &end, 10);
 			if (!isdigit((unsigned char)dot[1]) || errno || *end || max == 0 || max > MAX_RATE) {
-				perror_at(p, line, "bad wait field '%s' (field 4): .MAX must be a number 1..%d", f[3], MAX_RATE);
+				parse_error(p, line, "bad wait field '%s' (field 4): .MAX must be a number 1..%d", f[3], MAX_RATE);
 				return;
 			}
 		}
@@ -564,14 +563,14 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 	/* Field 5: user[:group] or user.group. */
 	char user[64], group[64];
 	if (user_parse(f[4], user, sizeof(user), group, sizeof(group), &w) < 0) {
-		perror_at(p, line, "bad user field '%s' (field 5): %s", f[4], w);
+		parse_error(p, line, "bad user field '%s' (field 5): %s", f[4], w);
 		return;
 	}
 
 	/* Field 6: server program, then argv[0] and arguments. */
 	bool internal = strcmp(f[5], "internal") == 0;
 	if (!internal && f[5][0] != '/') {
-		perror_at(p, line, "server program '%s' (field 6) must be an absolute path or 'internal'", f[5]);
+		parse_error(p, line, "server program '%s' (field 6) must be an absolute path or 'internal'", f[5]);
 		return;
 	}
 
@@ -587,15 +586,15 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 		if (colon) {
 			size_t hl = (size_t)(colon - f[0]);
 			if (hl == 0 || hl >= sizeof(hostlist)) {
-				perror_at(p, line, "bad host prefix in '%s' (field 1)", f[0]);
+				parse_error(p, line, "bad host prefix in '%s' (field 1)", f[0]);
 				return;
 			}
 			memcpy(hostlist, f[0], hl);
 			hostlist[hl] = '\0';
 			svc = colon + 1;
 			if (!*svc) {
-				perror_at(p, line, "'%s' (field 1): a host line stands alone; this entry has no service name",
-				          f[0]);
+				parse_error(p, line, "'%s' (field 1): a host line stands alone; this entry has no service name",
+				            f[0]);
 				return;
 			}
 		} else {
@@ -603,7 +602,7 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 		}
 		if (hostlist[0] && strcmp(hostlist, "*") != 0 &&
 		    hosts_parse(hostlist, hosts, &nhosts, why, sizeof(why)) < 0) {
-			perror_at(p, line, "bad host prefix (field 1): %s", why);
+			parse_error(p, line, "bad host prefix (field 1): %s", why);
 			return;
 		}
 	}
@@ -617,19 +616,19 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 		for (const char *c = mname; ok && *c; c++)
 			ok = name_char(*c);
 		if (!ok) {
-			perror_at(p, line, "bad tcpmux name '%s' (field 1): 1-%d of A-Z a-z 0-9 - _ .", mname, PROTO_MAX_NAME);
+			parse_error(p, line, "bad tcpmux name '%s' (field 1): 1-%d of A-Z a-z 0-9 - _ .", mname, PROTO_MAX_NAME);
 			return;
 		}
 		if (pi->kind != K_TCP || socktype != SOCK_STREAM) {
-			perror_at(p, line, "tcpmux service '%s' must be stream tcp (fields 2 and 3)", mname);
+			parse_error(p, line, "tcpmux service '%s' must be stream tcp (fields 2 and 3)", mname);
 			return;
 		}
 		if (internal) {
-			perror_at(p, line, "tcpmux service '%s' (field 6) cannot be internal: give the program to run", mname);
+			parse_error(p, line, "tcpmux service '%s' (field 6) cannot be internal: give the program to run", mname);
 			return;
 		}
 		if (wait) {
-			perror_at(p, line, "tcpmux service '%s' must be nowait (field 4): it gets single connections", mname);
+			parse_error(p, line, "tcpmux service '%s' must be nowait (field 4): it gets single connections", mname);
 			return;
 		}
 		if (entry_key(&e, "tcpmux", "%s%s", plus ? "+" : "", mname) == false)
@@ -652,7 +651,7 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 	const char *base = pi->kind == K_UDP ? "udp" : "tcp";
 	if (pi->kind == K_UNIX) {
 		if (svc[0] != '/' && svc[0] != '@') {
-			perror_at(p, line, "unix socket '%s' (field 1) must be an absolute path or @abstract name", svc);
+			parse_error(p, line, "unix socket '%s' (field 1) must be an absolute path or @abstract name", svc);
 			return;
 		}
 		const char *scheme = socktype == SOCK_STREAM ? "unix" : socktype == SOCK_DGRAM ? "unix-dgram"
@@ -667,7 +666,7 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 			char *end;
 			unsigned long n = strtoul(svc, &end, 10);
 			if (strlen(svc) > 5 || n == 0 || n > 65535) {
-				perror_at(p, line, "port '%s' (field 1) is not 1..65535", svc);
+				parse_error(p, line, "port '%s' (field 1) is not 1..65535", svc);
 				return;
 			}
 			port = (unsigned)n;
@@ -677,19 +676,19 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 		} else {
 			struct servent *se = getservbyname(svc, base);
 			if (!se) {
-				perror_at(p, line, "unknown service name '%s' (field 1): not in /etc/services for %s", svc, base);
+				parse_error(p, line, "unknown service name '%s' (field 1): not in /etc/services for %s", svc, base);
 				return;
 			}
 			port = ntohs((uint16_t)se->s_port);
 			snprintf(official, sizeof(official), "%s", se->s_name);
 		}
 		if (entry_listen(&e, pi, hosts, nhosts, port, why, sizeof(why)) < 0) {
-			perror_at(p, line, "%s", why);
+			parse_error(p, line, "%s", why);
 			return;
 		}
 	}
 	if (listen_check(&e, why, sizeof(why)) < 0) {
-		perror_at(p, line, "%s (field 1)", why);
+		parse_error(p, line, "%s (field 1)", why);
 		return;
 	}
 	if (rcvbuf[0] && !entry_key(&e, "receive_buffer", "%s", rcvbuf))
@@ -703,19 +702,19 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 			if (official[0] && strcmp(official, builtins[i]) == 0)
 				b = (int)i;
 		if (pi->kind == K_UNIX) {
-			perror_at(p, line, "internal services (field 6) run over tcp or udp, not unix");
+			parse_error(p, line, "internal services (field 6) run over tcp or udp, not unix");
 			return;
 		}
 		if (b < 0) {
-			perror_at(p, line,
-			          "unknown internal service '%s' (fields 1 and 6): handoffd has echo, discard, chargen, "
-			          "daytime, time and tcpmux",
-			          official[0] ? official : svc);
+			parse_error(p, line,
+			            "unknown internal service '%s' (fields 1 and 6): handoffd has echo, discard, chargen, "
+			            "daytime, time and tcpmux",
+			            official[0] ? official : svc);
 			return;
 		}
 		if (strcmp(builtins[b], "tcpmux") == 0) {
 			if (socktype != SOCK_STREAM) {
-				perror_at(p, line, "internal tcpmux (field 6) works over stream tcp only");
+				parse_error(p, line, "internal tcpmux (field 6) works over stream tcp only");
 				return;
 			}
 			p->have_mux_builtin = true;
@@ -735,8 +734,8 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 	}
 
 	if (socktype == SOCK_DGRAM && !wait) {
-		perror_at(p, line, "dgram nowait (field 4) is not supported: handoffd shares a datagram socket with its "
-		          "server, as inetd does for 'wait'; use wait");
+		parse_error(p, line, "dgram nowait (field 4) is not supported: handoffd shares a datagram socket with its "
+		            "server, as inetd does for 'wait'; use wait");
 		return;
 	}
 	if (wait && socktype != SOCK_DGRAM && !entry_key(&e, "mode", "listen"))
@@ -763,7 +762,7 @@ exec:;
 		goto too_long;
 	if (nf > 6 && strcmp(f[6], f[5]) != 0) {
 		if (strlen(f[6]) > ARGV0_MAX) {
-			perror_at(p, line, "argv[0] '%.40s...' (field 7) is longer than %d bytes", f[6], ARGV0_MAX);
+			parse_error(p, line, "argv[0] '%.40s...' (field 7) is longer than %d bytes", f[6], ARGV0_MAX);
 			return;
 		}
 		if (!entry_key(&e, "exec_argv0", "%s", f[6]))
@@ -780,11 +779,11 @@ exec:;
 	return;
 
 too_long:
-	perror_at(p, line, "the entry does not fit handoffd.conf: a key = value line would exceed %d bytes "
-	          "(too long a command, path or host list)", INETD_CONF_LINE_MAX);
+	parse_error(p, line, "the entry does not fit handoffd.conf: a key = value line would exceed %d bytes "
+	            "(too long a command, path or host list)", INETD_CONF_LINE_MAX);
 	return;
 too_many:
-	perror_at(p, line, "too many services (at most %d)", CFG_MAX_SERVICES);
+	parse_error(p, line, "too many services (at most %d)", CFG_MAX_SERVICES);
 }
 
 /* The tcpmux builtin the tcpmux/NAME entries need, when the file has none
@@ -795,15 +794,15 @@ static void mux_add(struct parser *p)
 	struct entry e;
 	char why[256];
 	memset(&e, 0, sizeof(e));
-	const struct proto_info *pi = proto_find(p->mux_fam == FAM_V4 ? "tcp" : p->mux_fam == FAM_V6 ? "tcp6" : "tcp46");
+	const struct proto_info *pi = proto_find(p->mux_fam == FAM_V4 ? "tcp4" : p->mux_fam == FAM_V6 ? "tcp6" : "tcp");
 	entry_note(&e, "added: the tcpmux/ entries need the tcpmux service on port 1, and the file has no");
 	entry_note(&e, "'tcpmux stream tcp nowait root internal' entry (inetd adds it the same way)");
 	if (entry_listen(&e, pi, NULL, 0, 1, why, sizeof(why)) < 0 || !entry_key(&e, "builtin", "tcpmux")) {
-		perror_at(p, p->mux_line, "cannot add the tcpmux service: %s", why);
+		parse_error(p, p->mux_line, "cannot add the tcpmux service: %s", why);
 		return;
 	}
 	if (name_make(p, &e, "tcpmux", pi->name) < 0) {
-		perror_at(p, p->mux_line, "too many services (at most %d)", CFG_MAX_SERVICES);
+		parse_error(p, p->mux_line, "too many services (at most %d)", CFG_MAX_SERVICES);
 		return;
 	}
 	entry_send(p, p->mux_line, &e);
@@ -817,7 +816,7 @@ static void entry_text(struct parser *p, int line, char *text)
 	char *save = NULL;
 	for (char *t = strtok_r(text, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
 		if (nf > MAX_FIELDS) {
-			perror_at(p, line, "too many server arguments (at most %d words)", CFG_MAX_ARGS);
+			parse_error(p, line, "too many server arguments (at most %d words)", CFG_MAX_ARGS);
 			return;
 		}
 		f[nf++] = t;
@@ -850,9 +849,17 @@ static int parse_file(struct parser *p, FILE *fp)
 				int ch;
 				while ((ch = fgetc(fp)) != EOF && ch != '\n')
 					;
-				perror_at(p, lineno, "line too long (at most %d bytes)", INETD_LINE_MAX);
-				if (eline)
-					entry[0] = '\0', elen = 0, eline = 0; /* the entry is broken: drop it, reported */
+				if (eline && (buf[0] == ' ' || buf[0] == '\t')) {
+					/* It continues the pending entry, which is now broken. */
+					parse_error(p, lineno, "line too long (at most %d bytes), continuing the entry at line %d",
+					            INETD_LINE_MAX, eline);
+				} else {
+					if (eline)
+						entry_text(p, eline, entry);
+					parse_error(p, lineno, "line too long (at most %d bytes)", INETD_LINE_MAX);
+				}
+				eline = 0;
+				elen = 0;
 				continue;
 			}
 			if (n && buf[n - 1] == '\r')
@@ -866,8 +873,8 @@ static int parse_file(struct parser *p, FILE *fp)
 		bool cont = !blank && !comment && s != buf && eline;
 		if (cont) {
 			if (elen + 1 + strlen(s) > INETD_LINE_MAX) {
-				perror_at(p, eline, "entry too long with its continuation lines (at most %d bytes)",
-				          INETD_LINE_MAX);
+				parse_error(p, eline, "entry too long with its continuation lines (at most %d bytes)",
+				            INETD_LINE_MAX);
 				entry[0] = '\0', elen = 0, eline = 0;
 				continue;
 			}
