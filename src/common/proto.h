@@ -42,7 +42,7 @@
 /* Message types. Numbers are never reused. */
 enum proto_type {
 	PROTO_REGISTER = 1,       /* B->D  SERVICE, CAPACITY */
-	PROTO_REGISTERED = 2,     /* D->B  BACKEND_ID, CAPACITY */
+	PROTO_REGISTERED = 2,     /* D->B  BACKEND_ID, CAPACITY; opt. COUNT (shared sockets that follow) */
 	PROTO_ERROR = 3,          /* D->*  ERRCODE, TEXT; opt. UID, SERVICE */
 	PROTO_DELIVER = 4,        /* D->B  1 fd; CONN_ID, SERVICE, LOCAL_ADDR, PEER_ADDR; opt PEER_PID/UID/GID */
 	PROTO_ACK = 5,            /* B->D  RECEIVED, DONE (counts) */

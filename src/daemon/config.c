@@ -299,7 +299,7 @@ static char *reader(char *buf, int size, void *stream)
 enum main_key_bit {
 	MK_CONTROL = 1 << 0, MK_MODE = 1 << 1, MK_CGROUP = 1 << 2, MK_ADMIN = 1 << 3, MK_USER = 1 << 4,
 	MK_GROUP = 1 << 5, MK_LOG = 1 << 6, MK_MAXUID = 1 << 7, MK_MAXCTL = 1 << 8, MK_HS = 1 << 9,
-	MK_SHUT = 1 << 10, MK_INETD = 1 << 11,
+	MK_SHUT = 1 << 10, MK_INETD = 1 << 11, MK_LOGT = 1 << 12,
 };
 
 #define SKB(n) (UINT64_C(1) << (n))
@@ -395,6 +395,14 @@ static void main_key(struct cfg_builder *p, const char *k, const char *v)
 			perr(p, p->line, "log_level: '%s' is not one of error, warning, notice, info, debug", v);
 		else
 			c->log_level = l;
+	} else if (strcmp(k, "log") == 0) {
+		if (!once(p, &c->seen, MK_LOGT, k))
+			return;
+		int t = log_target_parse(v);
+		if (t < 0)
+			perr(p, p->line, "log: '%s' is not one of auto, journal, syslog, stderr", v);
+		else
+			c->log_target = t;
 	} else if (strcmp(k, "max_control_per_uid") == 0) {
 		if (!once(p, &c->seen, MK_MAXUID, k))
 			return;
@@ -492,6 +500,56 @@ static void add_group(struct cfg_builder *p, const char *key, const char *item)
 	}
 	s->allow_gids = v;
 	v[s->nallow_gids++] = g;
+}
+
+/* allow_units, allow_cgroups, allow_labels: lists of words. */
+static void add_word(struct cfg_builder *p, const char *key, const char *item)
+{
+	struct cfg_service *s = p->cur;
+	char ***arr;
+	int *n;
+	if (strcmp(key, "allow_units") == 0) {
+		arr = &s->allow_units;
+		n = &s->nallow_units;
+		if (!strchr(item, '.') || strchr(item, '/')) {
+			perr(p, p->line, "%s: '%s' is not a unit name (e.g. nginx.service)", key, item);
+			return;
+		}
+	} else if (strcmp(key, "allow_cgroups") == 0) {
+		arr = &s->allow_cgroups;
+		n = &s->nallow_cgroups;
+		if (item[0] != '/') {
+			perr(p, p->line, "%s: '%s' must be an absolute cgroup path (e.g. /system.slice/web.service)", key,
+			     item);
+			return;
+		}
+	} else {
+		arr = &s->allow_labels;
+		n = &s->nallow_labels;
+	}
+	if (*n >= CFG_MAX_IDS) {
+		perr(p, p->line, "%s: too many entries (at most %d)", key, CFG_MAX_IDS);
+		return;
+	}
+	char **v = realloc(*arr, sizeof(*v) * (size_t)(*n + 1));
+	if (!v) {
+		perr(p, p->line, "out of memory");
+		return;
+	}
+	*arr = v;
+	v[*n] = strdup(item);
+	if (!v[*n]) {
+		perr(p, p->line, "out of memory");
+		return;
+	}
+	(*n)++;
+}
+
+static void free_words(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }
 
 static void add_listen(struct cfg_builder *p, const char *key, const char *v)
@@ -942,6 +1000,10 @@ static void service_key(struct cfg_builder *p, const char *k, const char *v)
 	} else if (strcmp(k, "allow_groups") == 0) {
 		s->has_allow = true;
 		each_item(p, k, v, add_group);
+	} else if (strcmp(k, "allow_units") == 0 || strcmp(k, "allow_cgroups") == 0 ||
+	           strcmp(k, "allow_labels") == 0) {
+		s->has_allow = true;
+		each_item(p, k, v, add_word);
 	} else if (strcmp(k, "backlog") == 0) {
 		if (!once64(p, &s->seen, SK_BACKLOG, k))
 			return;
@@ -1112,7 +1174,7 @@ static void validate_service(struct cfg_builder *p, struct cfg_service *s)
 			perr(p, s->line, "[service %s]: a builtin service is served by handoffd: mode = listen does not apply",
 			     s->name);
 		if (s->has_allow)
-			perr(p, s->line, "[service %s]: a builtin service takes no backends: allow_users/allow_groups do not apply",
+			perr(p, s->line, "[service %s]: a builtin service takes no backends: allow_* keys do not apply",
 			     s->name);
 		if (s->builtin == BUILTIN_TCPMUX && has_dgram)
 			perr(p, s->line, "[service %s]: tcpmux works over stream sockets only", s->name);
@@ -1377,6 +1439,9 @@ void config_free(struct config *c)
 		free(c->services[i].deny_from);
 		free(c->services[i].client_uids);
 		free(c->services[i].client_gids);
+		free_words(c->services[i].allow_units, c->services[i].nallow_units);
+		free_words(c->services[i].allow_cgroups, c->services[i].nallow_cgroups);
+		free_words(c->services[i].allow_labels, c->services[i].nallow_labels);
 	}
 	free(c->services);
 	free(c);

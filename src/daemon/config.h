@@ -97,6 +97,12 @@ struct cfg_service {
 	int nallow_uids;
 	gid_t *allow_gids;
 	int nallow_gids;
+	char **allow_units;     /* systemd units (exact names, e.g. nginx.service) */
+	int nallow_units;
+	char **allow_cgroups;   /* cgroup path prefixes, matched at a '/' boundary */
+	int nallow_cgroups;
+	char **allow_labels;    /* LSM labels (SO_PEERSEC), exact */
+	int nallow_labels;
 	unsigned max_backends;
 	unsigned max_capacity;
 	mode_t socket_mode;     /* Unix listeners; 0 = leave as umask made it */
@@ -160,6 +166,7 @@ struct config {
 	char user_name[64];    /* "" when the uid has no passwd entry */
 	int user_line;
 	int log_level;         /* enum log_level */
+	int log_target;        /* enum log_target (log.h): log = auto|journal|syslog|stderr */
 	unsigned max_control_per_uid;
 	unsigned max_control;
 	unsigned handshake_timeout_ms;

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "ctl.h"
 #include "dispatch.h"
 #include "listener.h"
@@ -759,6 +760,15 @@ int ctl_open(struct hd *hd, char *err, size_t errlen)
 		snprintf(err, errlen, "control_socket %s: %s", path, strerror(-rc));
 		return rc;
 	}
+	fd = activation_claim(hd->activation, ACTIVATION_CONTROL_NAME, (struct sockaddr *)&un, len, SOCK_SEQPACKET);
+	if (fd >= 0) {
+		/* Passed in (socket unit, fd store or a previous handoffd): its
+		 * file, mode and group are whoever made it's business. */
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		hd->ctl_adopted = true;
+		log_info("control socket %s passed in", path);
+		goto listening;
+	}
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		rc = -errno;
@@ -786,10 +796,11 @@ int ctl_open(struct hd *hd, char *err, size_t errlen)
 			return rc;
 		}
 	}
+listening:
 	if (listen(fd, 128) < 0 || uv_poll_init_socket(hd->loop, &hd->ctl_poll, fd) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "control_socket %s: listen: %s", path, strerror(-rc));
-		if (path[0] == '/')
+		if (path[0] == '/' && !hd->ctl_adopted)
 			unlink(path);
 		close(fd);
 		return rc;
@@ -841,7 +852,7 @@ void ctl_close(struct hd *hd)
 		if (hd->ctl_polling)
 			uv_poll_stop(&hd->ctl_poll);
 		hd->ctl_polling = false;
-		if (hd->ctl_path[0] == '/')
+		if (hd->ctl_path[0] == '/' && !hd->ctl_adopted && !hd->keep_socket_files)
 			unlink(hd->ctl_path);
 		uv_close((uv_handle_t *)&hd->ctl_poll, on_ctl_closed);
 	}

@@ -78,6 +78,7 @@ struct listener {
 	int socktype;                   /* SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET */
 	bool shared;                    /* the socket itself goes to backends (listen mode, datagram) */
 	bool fresh;                     /* opened by this reload: backends do not have it yet */
+	bool adopted;                   /* passed in (LISTEN_FDS): its file is not ours to unlink */
 };
 
 struct service {
@@ -112,6 +113,7 @@ struct service {
 	unsigned nchildren;             /* nowait and wait programs running */
 	pid_t wait_pid;                 /* wait mode: the program holding the sockets, 0 if none */
 	struct bucket spawn_bucket;
+	bool spawn_paused;              /* the pause is spawn_rate's: refill when it ends */
 	uint64_t spawned;
 };
 
@@ -200,6 +202,9 @@ struct hd {
 	uint64_t reloads;
 	int exit_code;
 	struct spawner *spawner;        /* spawn.c: running children, SIGCHLD */
+	struct activation *activation;  /* sockets passed in at start-up (LISTEN_FDS), NULL if none */
+	bool ctl_adopted;               /* the control socket was passed in: never unlink its file */
+	bool keep_socket_files;         /* handing over to a new handoffd: unlink no socket file */
 	struct builtins *builtins;      /* builtin.c: connections served by handoffd itself */
 };
 

@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "ctl.h"
 #include "dispatch.h"
 #include "listener.h"
@@ -170,7 +171,13 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 	l->socktype = type;
 	snprintf(l->text, sizeof(l->text), "%s", cl->text);
 
-	if (family == AF_INET || family == AF_INET6) {
+	fd = activation_claim(hd->activation, cs->name, (const struct sockaddr *)&ab->ss, ab->len, type);
+	if (fd >= 0) {
+		/* Passed in: bound (and for Unix, its file made) by whoever
+		 * passed it; we only make sure it does not block us. */
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		l->adopted = true;
+	} else if (family == AF_INET || family == AF_INET6) {
 		fd = ip_bind((const struct sockaddr *)&ab->ss, ab->len, type, ab->dual_stack, &cs->opt, err, errlen,
 		             cl->text);
 		if (fd < 0 && ab->dual_stack && (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
@@ -294,7 +301,7 @@ void listener_close(struct listener *l)
 	if (l->polling)
 		uv_poll_stop(&l->poll);
 	l->polling = false;
-	if (l->unix_path[0])
+	if (l->unix_path[0] && !l->hd->keep_socket_files)
 		unlink(l->unix_path);
 	uv_close((uv_handle_t *)&l->poll, on_close);
 }

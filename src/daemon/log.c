@@ -21,6 +21,15 @@ static struct {
 
 static const char *names[] = {"error", "warning", "notice", "info", "debug"};
 
+int log_target_parse(const char *s)
+{
+	static const char *const t[] = {"auto", "journal", "syslog", "stderr"};
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, t[i]) == 0)
+			return i;
+	return -1;
+}
+
 void log_set_level(int level)
 {
 	cur_level = level;

@@ -7,6 +7,13 @@
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARNING, LOG_LVL_NOTICE, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* Where lines go (config key log). AUTO: the journal when stderr is
+ * connected to it ($JOURNAL_STREAM matches stderr), else stderr. */
+enum log_target { LOG_TARGET_AUTO = 0, LOG_TARGET_JOURNAL, LOG_TARGET_SYSLOG, LOG_TARGET_STDERR };
+
+/* Parse "auto|journal|syslog|stderr"; returns the target or -1. */
+int log_target_parse(const char *s);
+
 void log_set_level(int level);
 int log_get_level(void);
 /* Parse "error|warning|notice|info|debug"; returns level or -1. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "builtin.h"
 #include "ctl.h"
 #include "daemon.h"
@@ -338,6 +339,16 @@ int main(int argc, char **argv)
 	hd.sweep_timer.data = hd.reap_timer.data = &hd;
 	hd.sig_hup.data = hd.sig_term.data = hd.sig_int.data = &hd;
 
+	/* Sockets passed in by systemd or a previous handoffd replace binding. */
+	static struct activation act;
+	if (activation_take(&act, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		config_free(cfg);
+		hd.exit_code = EXIT_STARTUP;
+		goto out;
+	}
+	hd.activation = act.n ? &act : NULL;
+
 	/* An empty config to apply against, so start-up and reload share code. */
 	hd.cfg = calloc(1, sizeof(*hd.cfg));
 	int rc;
@@ -358,6 +369,10 @@ int main(int argc, char **argv)
 		hd.exit_code = EXIT_STARTUP;
 		goto out;
 	}
+	/* Passed sockets no listener wanted: said and closed. */
+	activation_close_unused(hd.activation);
+	activation_free(hd.activation);
+	hd.activation = NULL;
 	rc = drop_privileges(hd.cfg);
 	if (rc < 0) {
 		log_error("cannot drop privileges to user %s: %s", hd.cfg->user_name, strerror(-rc));
@@ -380,6 +395,8 @@ int main(int argc, char **argv)
 	sdnotify_ready();
 
 out:
+	activation_free(hd.activation);
+	hd.activation = NULL;
 	if (hd.exit_code)
 		finish(&hd);
 	uv_run(&loop, UV_RUN_DEFAULT);

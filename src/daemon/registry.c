@@ -167,6 +167,11 @@ void registry_register(struct ctlconn *cc, const struct proto_msg *m)
 	proto_begin(&out, PROTO_REGISTERED, m->seq);
 	proto_put_u64(&out, PA_BACKEND_ID, b->id);
 	proto_put_u32(&out, PA_CAPACITY, b->capacity);
+	unsigned nshared = 0;
+	struct listener *l;
+	TAILQ_FOREACH(l, &svc->listeners, svc_link)
+		nshared += l->shared;
+	proto_put_u32(&out, PA_COUNT, nshared); /* SOCKET messages that follow at once */
 	if (ctl_send(cc, &out) < 0)
 		return; /* being dropped */
 	log_info("backend %llu registered for '%s': %s, capacity %u", (unsigned long long)b->id, name, cc->who,

@@ -76,13 +76,25 @@ static void limit_pause(struct service *svc, uint64_t ms, const char *why)
 	arm_limit_timer(svc->hd);
 }
 
+/* A pause is over: a spawn_rate pause also refills the spawn count, like
+ * inetd after its retry time. */
+static void limit_expire(struct service *svc, uint64_t now)
+{
+	svc->limited_until = 0;
+	if (svc->spawn_paused && svc->cfg) {
+		svc->spawn_paused = false;
+		bucket_init(&svc->spawn_bucket, &svc->cfg->spawn_rate, now);
+	}
+}
+
 static bool limited(struct service *svc)
 {
 	if (!svc->limited_until)
 		return false;
-	if (svc->limited_until > hd_now_ms(svc->hd))
+	uint64_t now = hd_now_ms(svc->hd);
+	if (svc->limited_until > now)
 		return true;
-	svc->limited_until = 0;
+	limit_expire(svc, now);
 	return false;
 }
 
@@ -93,7 +105,7 @@ static void on_limit_timer(uv_timer_t *t)
 	uint64_t now = hd_now_ms(hd);
 	TAILQ_FOREACH(svc, &hd->services, link) {
 		if (svc->limited_until && svc->limited_until <= now) {
-			svc->limited_until = 0;
+			limit_expire(svc, now);
 			log_info("service '%s': pause over, accepting again", svc->name);
 			service_kick(svc);
 		}
@@ -164,6 +176,7 @@ static bool spawn_rate_ok(struct service *svc)
 	snprintf(why, sizeof(why), "more than %u programs started per %s (spawn_rate)", cs->spawn_rate.count,
 	         cs->spawn_rate.per_ms == 1000 ? "second" : cs->spawn_rate.per_ms == 60000 ? "minute" : "hour");
 	limit_pause(svc, cs->spawn_pause_ms, why);
+	svc->spawn_paused = true;
 	return false;
 }
 
@@ -666,7 +679,8 @@ int service_apply(struct hd *hd, struct config *nc, char *err, size_t errlen)
 		svc = service_find(hd, pl[i].svc_name);
 		if (pl[i].fresh) {
 			TAILQ_INSERT_TAIL(&hd->listeners, l, link);
-			log_info("listening on %s for '%s'", l->display, pl[i].svc_name);
+			log_info("listening on %s for '%s'%s", l->display, pl[i].svc_name,
+			         l->adopted ? " (socket passed in)" : "");
 		}
 		if (!svc) {
 			TAILQ_REMOVE(&hd->listeners, l, link);

@@ -1097,6 +1097,14 @@ static void x_service(struct xp *x, const struct xsec *s)
 	bool whole_socket = listen_mode || (!internal && socktype == SOCK_DGRAM);
 	bool accepts = !whole_socket && socktype == SOCK_STREAM; /* handoffd accepts each connection */
 
+	/* An internal service handoffd lacks fails here, before its port is looked up. */
+	const char *bi = NULL;
+	for (size_t i = 0; internal && i < sizeof(builtin_names) / sizeof(builtin_names[0]); i++)
+		if (strcmp(s->name, builtin_names[i]) == 0)
+			bi = builtin_names[i];
+	if (internal && !bi)
+		FAIL("internal service %s has no handoffd builtin (echo, discard, chargen, daytime, time, tcpmux)", s->name);
+
 	/* port and listen */
 	unsigned port = 0;
 	if (!mux) {
@@ -1151,13 +1159,6 @@ static void x_service(struct xp *x, const struct xsec *s)
 	/* what serves it */
 	bool exec = !internal;
 	if (internal) {
-		const char *bi = NULL;
-		for (size_t i = 0; i < sizeof(builtin_names) / sizeof(builtin_names[0]); i++)
-			if (strcmp(s->name, builtin_names[i]) == 0)
-				bi = builtin_names[i];
-		if (!bi)
-			FAIL("internal service %s has no handoffd builtin (echo, discard, chargen, daytime, time, tcpmux)",
-			     s->name);
 		if (strcmp(bi, "tcpmux") == 0 && socktype != SOCK_STREAM)
 			FAIL("the tcpmux builtin works over stream tcp only");
 		if (!xkey(e, "builtin", "%s", bi))

@@ -28,6 +28,7 @@ struct handoff {
 	int dead;          /* sticky error once the daemon closed or refused us */
 	unsigned capacity;
 	uint64_t backend_id;
+	unsigned nshared;  /* shared sockets announced by REGISTERED */
 	uint32_t seq;
 	uint32_t unacked;  /* DELIVERs received, not yet acknowledged */
 	uint32_t done;     /* connections done, not yet reported */
@@ -253,6 +254,7 @@ int handoff_register(handoff_t *h, const char *service, unsigned capacity)
 			h->registered = true;
 			h->capacity = proto_u32(&m, PA_CAPACITY);
 			h->backend_id = proto_u64(&m, PA_BACKEND_ID);
+			h->nshared = proto_u32(&m, PA_COUNT);
 			h->err[0] = '\0';
 			return 0;
 		}
@@ -274,6 +276,11 @@ unsigned handoff_capacity(const handoff_t *h)
 uint64_t handoff_backend_id(const handoff_t *h)
 {
 	return h ? h->backend_id : 0;
+}
+
+unsigned handoff_shared_count(const handoff_t *h)
+{
+	return h ? h->nshared : 0;
 }
 
 int handoff_fd(const handoff_t *h)

@@ -121,6 +121,12 @@ unsigned handoff_capacity(const handoff_t *h);
  * shows and `handoffctl drain` takes); 0 before. */
 uint64_t handoff_backend_id(const handoff_t *h);
 
+/* How many shared sockets (mode = listen or datagram listeners) handoffd
+ * announced at registration: the first that many handoff_accept() results
+ * are those sockets, already on their way when handoff_register() returns.
+ * 0 before registering. */
+unsigned handoff_shared_count(const handoff_t *h);
+
 /* The descriptor to watch for POLLIN when using an external event loop. It
  * stays owned by the handle. */
 int handoff_fd(const handoff_t *h);

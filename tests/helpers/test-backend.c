@@ -36,6 +36,9 @@
  *                       TAG pid=PID got PAYLOAD
  *                     (PAYLOAD without a trailing newline) sent to its source
  *
+ *   --sockopts        print the socket options of each connection and shared
+ *                     socket received (a "sockopt" line, see below)
+ *
  * Without --listen-mode / --udp a shared socket is kept open and not served.
  *
  * Inetd "wait" program modes (no registration; fd 0 is the socket handoffd
@@ -55,6 +58,9 @@
  *   socket listener|datagram type=stream|seqpacket|dgram local=ADDR
  *   lconn N inflight=K (accepted by the backend itself, --listen-mode)
  *   dgram from=ADDR len=N (answered, --udp) | dgram unnamed (no reply address)
+ *   sockopt conn|lconn|listener|datagram nodelay=N keepalive=N rcvbuf=N
+ *     sndbuf=N reuseport=N defer_accept=N device=NAME|- (--sockopts; the TCP
+ *     ones are -1 on other sockets)
  *   stalled | draining | drained | lost: code=N NAME: SENTENCE (exit 4)
  * Exit codes: 0 done, 1 registration refused, 2 usage or connect error,
  * 3 internal error, 4 handoffd went away or revoked the registration.
@@ -63,6 +69,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -93,7 +101,7 @@ static struct {
 	size_t nconns, cap;
 	long accepted, answered, held_total;
 	bool stalled, draining, drained;
-	bool listen_mode, udp;
+	bool listen_mode, udp, sockopts;
 	struct handoff_conn socks[16]; /* shared sockets handoffd sent (kind != CONNECTION) */
 	size_t nsocks;
 	long own_accepted;
@@ -198,6 +206,34 @@ static const char *type_name(int type)
 	return type == SOCK_STREAM ? "stream" : type == SOCK_SEQPACKET ? "seqpacket" : type == SOCK_DGRAM ? "dgram" : "other";
 }
 
+/* --sockopts: one line with what the kernel says about fd. */
+static void print_sockopts(const char *what, int fd)
+{
+	if (!B.sockopts)
+		return;
+	int nodelay = -1, keepalive = -1, rcvbuf = -1, sndbuf = -1, reuseport = -1, defer = -1;
+	socklen_t l;
+	l = sizeof(int);
+	getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &l);
+	l = sizeof(int);
+	getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, &l);
+	l = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &l);
+	l = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &l);
+	l = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l);
+	l = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &l);
+	char dev[64] = "";
+	l = sizeof(dev) - 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &l) < 0)
+		l = 0;
+	dev[l] = '\0';
+	printf("sockopt %s nodelay=%d keepalive=%d rcvbuf=%d sndbuf=%d reuseport=%d defer_accept=%d device=%s\n", what,
+	       nodelay, keepalive, rcvbuf, sndbuf, reuseport, defer, dev[0] ? dev : "-");
+}
+
 /* Take a connection into the table (delivered, or accepted by us when own). */
 static void add_conn(const struct handoff_conn *hc, bool own)
 {
@@ -226,6 +262,7 @@ static void add_conn(const struct handoff_conn *hc, bool own)
 		printf("lconn %ld inflight=%zu%s\n", B.own_accepted, B.nconns, extra);
 	else
 		printf("conn %llu inflight=%zu%s\n", (unsigned long long)hc->id, B.nconns, extra);
+	print_sockopts(own ? "lconn" : "conn", hc->fd);
 }
 
 /* A shared socket from handoffd: keep it, and serve it if asked to. */
@@ -235,6 +272,7 @@ static void add_sock(const struct handoff_conn *hc)
 	fmt_addr(&hc->local, hc->local_len, local, sizeof(local));
 	printf("socket %s type=%s local=%s\n", hc->kind == HANDOFF_LISTENER ? "listener" : "datagram",
 	       type_name(hc->socktype), local);
+	print_sockopts(hc->kind == HANDOFF_LISTENER ? "listener" : "datagram", hc->fd);
 	if (B.nsocks == sizeof(B.socks) / sizeof(B.socks[0])) {
 		close(hc->fd);
 		return;
@@ -474,6 +512,7 @@ int main(int argc, char **argv)
 		{"batch", required_argument, NULL, 'B'},
 		{"listen-mode", no_argument, NULL, 'L'},
 		{"udp", no_argument, NULL, 'U'},
+		{"sockopts", no_argument, NULL, 'P'},
 		{"udp-once", no_argument, NULL, 'O'},
 		{"listen-once", no_argument, NULL, 'O'},
 		{NULL, 0, NULL, 0},
@@ -498,6 +537,7 @@ int main(int argc, char **argv)
 		case 'B': batch = num(optarg); break;
 		case 'L': B.listen_mode = true; break;
 		case 'U': B.udp = true; break;
+		case 'P': B.sockopts = true; break;
 		case 'O': once = true; break;
 		default:
 			fprintf(stderr, "usage: test-backend -s SOCKET -S SERVICE -c CAPACITY [options]\n");

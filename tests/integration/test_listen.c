@@ -29,6 +29,13 @@ static void ask(const struct h_addr *a, int type, struct h_answer *ans)
 	cr_assert(h_parse_answer(buf, ans), "bad answer from %s: '%s'", a->text, buf);
 }
 
+/* ask() on 127.0.0.1:port over TCP. */
+static void ask_data(int port, struct h_answer *ans)
+{
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	ask(&a, SOCK_STREAM, ans);
+}
+
 Test(listen, backend_accepts_by_itself, .timeout = 15)
 {
 	int port = h_free_port(AF_INET);
@@ -86,8 +93,8 @@ Test(listen, backend_restart_refuses_no_client, .timeout = 20)
 		int fd = h_connect(&a, NULL, H_DEADLINE_MS);
 		cs.c[i].fd = fd < 0 ? -1 : fd;
 		cs.c[i].err = fd < 0 ? fd : 0;
-		cr_assert(fd != -ECONNREFUSED, "client %d was refused (no backend running: %s)", i,
-		          i < 20 ? "yes" : "b2 up");
+		cr_assert(fd != -ECONNREFUSED, "client %d was refused (%s)", i,
+		          i < 10 ? "b1 frozen" : i < 20 ? "no backend running" : "b2 registered");
 		cr_assert(fd >= 0, "client %d: connect: %s", i, strerror(-fd));
 		cr_assert(h_send(fd, "hello\n") == 0);
 		cs.c[i].sent = true;
@@ -148,14 +155,17 @@ Test(listen, reload_adds_a_listener, .timeout = 15)
 	/* The registered backend gets the new socket, and only that one. */
 	cr_assert(h_proc_wait_lines(b, "socket listener", 2, H_DEADLINE_MS), "no second socket after reload:\n%s",
 	          b->out);
-	h_nap();
-	cr_assert_eq(h_proc_count(b, "socket listener"), 2, "backend output:\n%s", b->out);
 	struct h_addr a2 = h_addr_tcp("127.0.0.1", p2);
+	char want[160];
+	snprintf(want, sizeof(want), "local=%s\n", a2.text);
+	cr_assert(strstr(b->out, want), "the new socket is not %s:\n%s", a2.text, b->out);
 	struct h_answer ans;
 	ask(&a2, SOCK_STREAM, &ans);
 	cr_assert_eq(ans.pid, b->pid);
 	cr_assert_eq(ans.conn, 0);
 	cr_assert_str_eq(ans.local, a2.text);
+	/* By now a duplicate of the old socket would have come before it. */
+	cr_assert_eq(h_proc_count(b, "socket listener"), 2, "backend output:\n%s", b->out);
 	h_finish();
 }
 
@@ -200,5 +210,123 @@ Test(listen, seqpacket_listen_mode, .timeout = 15)
 	cr_assert(h_proc_line(b, "lconn ", line, sizeof(line)));
 	cr_assert(strstr(line, " type=seqpacket"), "'%s'", line);
 	cr_assert_eq(h_status_service("spl", "accepted"), 0);
+	h_finish();
+}
+
+/* ---- socket options ---- */
+
+/* The value of "key=" in line, or -2 if absent. */
+static long opt_of(const char *line, const char *key)
+{
+	char k[40];
+	snprintf(k, sizeof(k), " %s=", key);
+	const char *p = strstr(line, k);
+	return p ? strtol(p + strlen(k), NULL, 10) : -2;
+}
+
+Test(listen, tcp_socket_options, .timeout = 15)
+{
+	if (geteuid() != 0)
+		H_SKIP("bind_device needs root");
+	int port = h_free_port(AF_INET);
+	/* mode = listen: the backend gets the listening socket itself, so it
+	 * can see every option handoffd set on it. */
+	h_config("[service so]\nlisten = tcp://127.0.0.1:%d\nmode = listen\nreuseport = yes\nnodelay = yes\n"
+	         "keepalive = yes\ndefer_accept = 5s\nreceive_buffer = 64K\nsend_buffer = 96K\nbind_device = lo\n",
+	         port);
+	h_start_daemon();
+	struct h_proc *b = h_backend("so", 4, NULL, "--listen-mode", "--sockopts", NULL);
+	cr_assert(h_proc_wait_lines(b, "sockopt listener", 1, H_DEADLINE_MS), "backend:\n%s", b->out);
+	char line[300];
+	cr_assert(h_proc_line(b, "sockopt listener", line, sizeof(line)));
+	cr_assert_eq(opt_of(line, "reuseport"), 1, "%s", line);
+	cr_assert_eq(opt_of(line, "nodelay"), 1, "%s", line);
+	cr_assert_eq(opt_of(line, "keepalive"), 1, "%s", line);
+	cr_assert(opt_of(line, "defer_accept") > 0, "%s", line);
+	/* The kernel doubles what was asked for (and caps it at rmem_max/wmem_max). */
+	cr_assert(opt_of(line, "rcvbuf") >= 65536, "%s", line);
+	cr_assert(opt_of(line, "sndbuf") >= 96 * 1024, "%s", line);
+	cr_assert(strstr(line, " device=lo"), "%s", line);
+
+	/* Accepted connections inherit nodelay and keepalive. */
+	struct h_answer ans;
+	ask_data(port, &ans);
+	cr_assert_eq(ans.pid, b->pid);
+	cr_assert(h_proc_line(b, "sockopt lconn", line, sizeof(line)), "backend:\n%s", b->out);
+	cr_assert_eq(opt_of(line, "nodelay"), 1, "%s", line);
+	cr_assert_eq(opt_of(line, "keepalive"), 1, "%s", line);
+
+	/* reuseport: another socket of the same uid may bind the same port. */
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	int one = 1;
+	cr_assert(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0);
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	cr_assert(bind(fd, (struct sockaddr *)&a.ss, a.len) == 0, "bind beside a reuseport listener: %s",
+	          strerror(errno));
+	close(fd);
+	h_finish();
+}
+
+Test(listen, accept_mode_connections_inherit_options, .timeout = 15)
+{
+	int port = h_free_port(AF_INET);
+	h_config("[service so]\nlisten = tcp://127.0.0.1:%d\nnodelay = yes\nkeepalive = yes\n", port);
+	h_start_daemon();
+	struct h_proc *b = h_backend("so", 4, NULL, "--sockopts", NULL);
+	struct h_answer ans;
+	ask_data(port, &ans);
+	cr_assert_eq(ans.pid, b->pid);
+	char line[300];
+	cr_assert(h_proc_line(b, "sockopt conn", line, sizeof(line)), "backend:\n%s", b->out);
+	cr_assert_eq(opt_of(line, "nodelay"), 1, "%s", line);
+	cr_assert_eq(opt_of(line, "keepalive"), 1, "%s", line);
+	h_finish();
+}
+
+Test(listen, ipv6only, .timeout = 15)
+{
+	if (!h_have_ipv6())
+		H_SKIP("IPv6 loopback (::1) is not available here");
+	int port = h_free_port(AF_INET6);
+	h_config("[service v6]\nlisten = tcp://[::]:%d\nipv6only = yes\n", port);
+	h_start_daemon();
+	struct h_proc *b = h_backend("v6", 4, NULL, NULL);
+	struct h_addr a6 = h_addr_tcp("::1", port), a4 = h_addr_tcp("127.0.0.1", port);
+	struct h_answer ans;
+	ask(&a6, SOCK_STREAM, &ans);
+	cr_assert_eq(ans.pid, b->pid);
+	int fd = h_connect(&a4, NULL, H_DEADLINE_MS);
+	if (fd >= 0)
+		close(fd);
+	cr_assert_eq(fd, -ECONNREFUSED, "an IPv4 client reached an ipv6only listener (%d)", fd);
+	h_finish();
+}
+
+Test(listen, freebind, .timeout = 15)
+{
+	if (geteuid() != 0)
+		H_SKIP("needs root (IP_FREEBIND is not needed otherwise, but the negative case must not depend on "
+		       "ip_nonlocal_bind)");
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_nonlocal_bind", "re");
+	int nonlocal = 0;
+	if (f) {
+		if (fscanf(f, "%d", &nonlocal) != 1)
+			nonlocal = 0;
+		fclose(f);
+	}
+	if (nonlocal)
+		H_SKIP("net.ipv4.ip_nonlocal_bind is on: every bind is free");
+	int port = h_free_port(AF_INET);
+	/* 192.0.2.0/24 (TEST-NET-1) is on no interface here. */
+	h_config("[service fb]\nlisten = tcp://192.0.2.77:%d\n", port);
+	char *out = NULL;
+	char *argv[] = {(char *)getenv("HANDOFFD"), (char *)"-f", h.conf, NULL};
+	int rc = h_run(NULL, &out, H_DEADLINE_MS, argv);
+	cr_assert(rc != 0 && rc != -1, "handoffd bound a foreign address without freebind (exit %d)", rc);
+	free(out);
+	h_config("[service fb]\nlisten = tcp://192.0.2.77:%d\nfreebind = yes\n", port);
+	h_start_daemon();
+	cr_assert(h_log_count("192.0.2.77", NULL) > 0, "no listener on 192.0.2.77");
 	h_finish();
 }

@@ -321,3 +321,26 @@ Test(udp, unix_dgram_builtin_echo, .timeout = 15)
 	unlink(cpath);
 	h_finish();
 }
+
+Test(udp, builtin_access_rules_apply_to_datagrams, .timeout = 15)
+{
+	/* The configuration accepts allow_from/deny_from on a builtin UDP
+	 * service, so they must hold for its datagrams too. */
+	int port = h_free_port_udp(AF_INET);
+	h_config("[service echo]\nbuiltin = echo\nlisten = udp://127.0.0.1:%d\nallow_from = 127.0.0.0/8\n"
+	         "deny_from = 127.0.0.2\n",
+	         port);
+	h_start_daemon();
+	struct h_addr ua = h_addr_udp("127.0.0.1", port);
+	struct h_addr from2 = h_addr_udp("127.0.0.2", 0), from3 = h_addr_udp("127.0.0.3", 0);
+	int denied = h_dgram_socket(&ua, &from2), ok = h_dgram_socket(&ua, &from3);
+	cr_assert(denied >= 0 && ok >= 0);
+	cr_assert(h_dgram_send(denied, &ua, "denied?", 7) == 0);
+	char buf[64];
+	udp_ask(ok, &ua, "allowed", buf, sizeof(buf));
+	cr_assert_str_eq(buf, "allowed");
+	cr_assert(!h_readable(denied, 200), "echo answered 127.0.0.2 despite deny_from");
+	close(denied);
+	close(ok);
+	h_finish();
+}

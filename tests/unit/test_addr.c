@@ -41,30 +41,48 @@ static char *long_unix(char kind, size_t n)
 struct good {
 	const char *text;
 	enum addr_kind kind;
+	int socktype;
 	const char *host_or_path;
 	unsigned port;
 	int abstract;
 	const char *canonical;
 };
 
+#define ST SOCK_STREAM
+#define DG SOCK_DGRAM
+#define SP SOCK_SEQPACKET
 static const struct good goods[] = {
-	{"tcp://0.0.0.0:80", ADDR_TCP, "0.0.0.0", 80, 0, "tcp://0.0.0.0:80"},
-	{"tcp://192.0.2.1:443", ADDR_TCP, "192.0.2.1", 443, 0, "tcp://192.0.2.1:443"},
-	{"tcp://[::1]:8080", ADDR_TCP, "::1", 8080, 0, "tcp://[::1]:8080"},
-	{"tcp://[::]:80", ADDR_TCP, "::", 80, 0, "tcp://[::]:80"},
-	{"tcp://[2001:db8::1]:65535", ADDR_TCP, "2001:db8::1", 65535, 0, "tcp://[2001:db8::1]:65535"},
-	{"tcp://[::ffff:192.0.2.1]:1", ADDR_TCP, "::ffff:192.0.2.1", 1, 0, "tcp://[::ffff:192.0.2.1]:1"},
-	{"tcp://*:80", ADDR_TCP, "*", 80, 0, "tcp://*:80"},
-	{"tcp://localhost:80", ADDR_TCP, "localhost", 80, 0, "tcp://localhost:80"},
-	{"tcp://Host-1.example_x.org:22", ADDR_TCP, "Host-1.example_x.org", 22, 0, "tcp://Host-1.example_x.org:22"},
-	{"tcp://127.0.0.1:0", ADDR_TCP, "127.0.0.1", 0, 0, "tcp://127.0.0.1:0"},
-	{"tcp://127.0.0.1:65535", ADDR_TCP, "127.0.0.1", 65535, 0, "tcp://127.0.0.1:65535"},
-	{"tcp://127.0.0.1:00080", ADDR_TCP, "127.0.0.1", 80, 0, "tcp://127.0.0.1:80"},
-	{"unix:/run/x.sock", ADDR_UNIX, "/run/x.sock", 0, 0, "unix:/run/x.sock"},
-	{"unix:/", ADDR_UNIX, "/", 0, 0, "unix:/"},
-	{"unix:@abstract", ADDR_UNIX, "abstract", 0, 1, "unix:@abstract"},
-	{"unix:@with space/and:colon", ADDR_UNIX, "with space/and:colon", 0, 1, "unix:@with space/and:colon"},
+	{"tcp://0.0.0.0:80", ADDR_TCP, ST, "0.0.0.0", 80, 0, "tcp://0.0.0.0:80"},
+	{"tcp://192.0.2.1:443", ADDR_TCP, ST, "192.0.2.1", 443, 0, "tcp://192.0.2.1:443"},
+	{"tcp://[::1]:8080", ADDR_TCP, ST, "::1", 8080, 0, "tcp://[::1]:8080"},
+	{"tcp://[::]:80", ADDR_TCP, ST, "::", 80, 0, "tcp://[::]:80"},
+	{"tcp://[2001:db8::1]:65535", ADDR_TCP, ST, "2001:db8::1", 65535, 0, "tcp://[2001:db8::1]:65535"},
+	{"tcp://[::ffff:192.0.2.1]:1", ADDR_TCP, ST, "::ffff:192.0.2.1", 1, 0, "tcp://[::ffff:192.0.2.1]:1"},
+	{"tcp://*:80", ADDR_TCP, ST, "*", 80, 0, "tcp://*:80"},
+	{"tcp://localhost:80", ADDR_TCP, ST, "localhost", 80, 0, "tcp://localhost:80"},
+	{"tcp://Host-1.example_x.org:22", ADDR_TCP, ST, "Host-1.example_x.org", 22, 0, "tcp://Host-1.example_x.org:22"},
+	{"tcp://127.0.0.1:0", ADDR_TCP, ST, "127.0.0.1", 0, 0, "tcp://127.0.0.1:0"},
+	{"tcp://127.0.0.1:65535", ADDR_TCP, ST, "127.0.0.1", 65535, 0, "tcp://127.0.0.1:65535"},
+	{"tcp://127.0.0.1:00080", ADDR_TCP, ST, "127.0.0.1", 80, 0, "tcp://127.0.0.1:80"},
+	{"udp://0.0.0.0:53", ADDR_UDP, DG, "0.0.0.0", 53, 0, "udp://0.0.0.0:53"},
+	{"udp://192.0.2.1:0", ADDR_UDP, DG, "192.0.2.1", 0, 0, "udp://192.0.2.1:0"},
+	{"udp://[::1]:53", ADDR_UDP, DG, "::1", 53, 0, "udp://[::1]:53"},
+	{"udp://[2001:db8::53]:65535", ADDR_UDP, DG, "2001:db8::53", 65535, 0, "udp://[2001:db8::53]:65535"},
+	{"udp://*:7", ADDR_UDP, DG, "*", 7, 0, "udp://*:7"},
+	{"udp://localhost:13", ADDR_UDP, DG, "localhost", 13, 0, "udp://localhost:13"},
+	{"udp://ns-1.example.org:00053", ADDR_UDP, DG, "ns-1.example.org", 53, 0, "udp://ns-1.example.org:53"},
+	{"unix:/run/x.sock", ADDR_UNIX, ST, "/run/x.sock", 0, 0, "unix:/run/x.sock"},
+	{"unix:/", ADDR_UNIX, ST, "/", 0, 0, "unix:/"},
+	{"unix:@abstract", ADDR_UNIX, ST, "abstract", 0, 1, "unix:@abstract"},
+	{"unix:@with space/and:colon", ADDR_UNIX, ST, "with space/and:colon", 0, 1, "unix:@with space/and:colon"},
+	{"unix-dgram:/run/log.sock", ADDR_UNIX, DG, "/run/log.sock", 0, 0, "unix-dgram:/run/log.sock"},
+	{"unix-dgram:@dg", ADDR_UNIX, DG, "dg", 0, 1, "unix-dgram:@dg"},
+	{"unix-seqpacket:/run/sp.sock", ADDR_UNIX, SP, "/run/sp.sock", 0, 0, "unix-seqpacket:/run/sp.sock"},
+	{"unix-seqpacket:@sp:1", ADDR_UNIX, SP, "sp:1", 0, 1, "unix-seqpacket:@sp:1"},
 };
+#undef ST
+#undef DG
+#undef SP
 
 TEST(parse, accepted_forms)
 {
@@ -75,12 +93,57 @@ TEST(parse, accepted_forms)
 		int rc = addr_parse(g->text, &s, &why);
 		cr_assert_eq(rc, 0, "'%s' refused: %s", g->text, why ? why : "?");
 		cr_assert_eq(s.kind, g->kind, "%s", g->text);
-		if (g->kind == ADDR_TCP) {
+		cr_assert_eq(s.socktype, g->socktype, "%s: socktype %d, want %d", g->text, s.socktype, g->socktype);
+		cr_assert_eq(ADDR_IS_DGRAM(&s), g->socktype == SOCK_DGRAM, "%s", g->text);
+		if (g->kind == ADDR_TCP || g->kind == ADDR_UDP) {
 			cr_assert_str_eq(s.host, g->host_or_path, "%s", g->text);
 			cr_assert_eq(s.port, g->port, "%s", g->text);
+			cr_assert_str_eq(s.path, "", "%s", g->text);
 		} else {
 			cr_assert_str_eq(s.path, g->host_or_path, "%s", g->text);
 			cr_assert_eq(s.abstract, g->abstract, "%s", g->text);
+			cr_assert_str_eq(s.host, "", "%s", g->text);
+			cr_assert_eq(s.port, 0, "%s", g->text);
+		}
+	}
+}
+
+/* The Unix schemes share one path rule: the longest path and abstract name
+ * fit after any of the three prefixes, one more byte does not. */
+TEST(parse, unix_schemes_share_the_length_limits)
+{
+	static const struct {
+		const char *prefix;
+		int socktype;
+	} schemes[] = {{"unix:", SOCK_STREAM}, {"unix-dgram:", SOCK_DGRAM}, {"unix-seqpacket:", SOCK_SEQPACKET}};
+	for (size_t i = 0; i < N_ELEMENTS(schemes); i++) {
+		char t[300];
+		size_t pl = strlen(schemes[i].prefix);
+		memcpy(t, schemes[i].prefix, pl);
+		struct addr_spec s;
+		const char *why = NULL;
+		for (int abstract = 0; abstract <= 1; abstract++) {
+			/* "/" + 106 bytes: a 107-byte path and its NUL fill sun_path;
+			 * "@" + 106 bytes: the leading NUL and 106 name bytes, plus
+			 * the terminator addr_spec keeps. */
+			t[pl] = abstract ? '@' : '/';
+			memset(t + pl + 1, 'q', 106);
+			t[pl + 107] = '\0';
+			size_t fits = abstract ? 106 : 107;
+			cr_assert_eq(addr_parse(t, &s, &why), 0, "%s (%zu bytes): %s", schemes[i].prefix, strlen(t + pl),
+			             why ? why : "");
+			cr_assert_eq(s.kind, ADDR_UNIX);
+			cr_assert_eq(s.socktype, schemes[i].socktype);
+			cr_assert_eq(s.abstract, abstract);
+			cr_assert_eq(strlen(s.path), fits);
+			/* One byte more. */
+			size_t n = strlen(t);
+			t[n] = 'q';
+			t[n + 1] = '\0';
+			why = NULL;
+			cr_assert_eq(addr_parse(t, &s, &why), -EINVAL, "%s with %zu bytes accepted", schemes[i].prefix,
+			             strlen(t + pl));
+			cr_assert(why && *why);
 		}
 	}
 }
@@ -106,8 +169,36 @@ static const char *const bads[] = {
 	"",
 	"0.0.0.0:80",            /* no scheme */
 	"/run/x.sock",
-	"udp://0.0.0.0:80",
 	"http://0.0.0.0:80",
+	"sctp://0.0.0.0:80",     /* schemes that do not exist */
+	"tcp6://[::1]:80",
+	"udp4://0.0.0.0:53",
+	"UDP://0.0.0.0:53",
+	"udp:/0.0.0.0:53",
+	"udp:0.0.0.0:53",
+	"udp://",
+	"udp://0.0.0.0",         /* udp:// has the tcp:// host and port rules */
+	"udp://0.0.0.0:",
+	"udp://0.0.0.0:65536",
+	"udp://0.0.0.0:domain",
+	"udp://::1:53",
+	"udp://[::1]",
+	"udp://[127.0.0.1]:53",
+	"udp://:53",
+	"udp://a*:53",
+	"udp://ho st:53",
+	"unix-dgram:",           /* the unix-* schemes have the unix: path rules */
+	"unix-dgram:run/x.sock",
+	"unix-dgram:@",
+	"unix-seqpacket:",
+	"unix-seqpacket:x.sock",
+	"unix-seqpacket:@",
+	"unix-dgram//run/x.sock",
+	"unix-stream:/run/x.sock",
+	"unix-datagram:/run/x.sock",
+	"unix-DGRAM:/run/x.sock",
+	"unix_dgram:/run/x.sock",
+	"unix-seqpacket/run/x.sock",
 	"TCP://0.0.0.0:80",
 	"tcp:/0.0.0.0:80",
 	"tcp://",

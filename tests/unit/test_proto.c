@@ -91,7 +91,42 @@ static const struct ashape shapes[PA_ATTR_MAX + 1] = {
 	[PA_COUNT] = {V32, 0, 0},
 	[PA_BACKENDS] = {V32, 0, 0},
 	[PA_CONTROL] = {V32, 0, 0},
+	[PA_SOCKTYPE] = {V32, 0, 0},
+	[PA_LISTENING] = {V32, 0, 0},
+	[PA_DONE_IDS] = {VBYTES, 0, 8 * PROTO_MAX_DONE_IDS}, /* and a multiple of 8 (ref_attr_len_ok) */
+	[PA_MODE] = {VSTR, 1, 80},
+	[PA_REFUSED_ACCESS] = {V64, 0, 0},
+	[PA_REFUSED_RATE] = {V64, 0, 0},
+	[PA_REFUSED_SOURCE] = {V64, 0, 0},
+	[PA_REFUSED_NOBACKEND] = {V64, 0, 0},
+	[PA_REFUSED_SPAWN] = {V64, 0, 0},
+	[PA_SPAWNED] = {V64, 0, 0},
+	[PA_CHILDREN] = {V32, 0, 0},
+	[PA_LIVE] = {V32, 0, 0},
+	[PA_LIMITED] = {V32, 0, 0},
 };
+
+/* Whether a value of alen bytes has the shape proto.h gives attribute at
+ * (a known one). PA_DONE_IDS is an array of u64: its length must also be a
+ * multiple of 8. */
+static bool ref_attr_len_ok(unsigned at, unsigned alen)
+{
+	const struct ashape *sh = &shapes[at];
+	switch (sh->kind) {
+	case V32:
+		return alen == 4;
+	case V64:
+		return alen == 8;
+	case VSTR:
+	case VBYTES:
+		if (alen < sh->min || alen > sh->max)
+			return false;
+		return at != PA_DONE_IDS || alen % 8 == 0;
+	case V_NONE:
+		break;
+	}
+	return true;
+}
 
 /* ---- every message type, with a sample of its attributes ---- */
 
@@ -108,12 +143,15 @@ struct mspec {
 	const char *name;
 	enum proto_dir from;
 	unsigned nfds;
-	struct aval a[12];
+	struct aval a[24];
 };
 
 /* A struct sockaddr_in for 127.0.0.1:80 and 192.0.2.7:40000, as raw bytes. */
 static const char local_sa[16] = {2, 0, 0, 80, 127, 0, 0, 1};
 static const char peer_sa[16] = {2, 0, (char)0x9c, 0x40, (char)192, 0, 2, 7};
+/* Three connection ids (u64 little-endian) for PA_DONE_IDS. */
+static const char done_ids[24] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,
+                                  (char)0xff, 0, 0, 0, 0, 0, 0, (char)0x80};
 
 #define R true
 #define O false
@@ -134,8 +172,10 @@ static const struct mspec specs[] = {
 	  {PA_PEER_ADDR, R, 0, peer_sa, sizeof(peer_sa)},
 	  {PA_PEER_PID, O, 4242, NULL, 0},
 	  {PA_PEER_UID, O, 1001, NULL, 0},
-	  {PA_PEER_GID, O, 1002, NULL, 0}}},
-	{PROTO_ACK, "ACK", PROTO_FROM_CLIENT, 0, {{PA_RECEIVED, R, 7, NULL, 0}, {PA_DONE, R, 5, NULL, 0}}},
+	  {PA_PEER_GID, O, 1002, NULL, 0},
+	  {PA_SOCKTYPE, O, SOCK_SEQPACKET, NULL, 0}}},
+	{PROTO_ACK, "ACK", PROTO_FROM_CLIENT, 0,
+	 {{PA_RECEIVED, R, 7, NULL, 0}, {PA_DONE, R, 5, NULL, 0}, {PA_DONE_IDS, O, 0, done_ids, sizeof(done_ids)}}},
 	{PROTO_DRAIN, "DRAIN", PROTO_FROM_CLIENT, 0, {{0, O, 0, NULL, 0}}},
 	{PROTO_DRAINED, "DRAINED", PROTO_FROM_DAEMON, 0, {{0, O, 0, NULL, 0}}},
 	{PROTO_STATUS, "STATUS", PROTO_FROM_CLIENT, 0, {{0, O, 0, NULL, 0}}},
@@ -156,7 +196,17 @@ static const struct mspec specs[] = {
 	  {PA_DELIVERED, O, 9, NULL, 0},
 	  {PA_PENDING, O, 1, NULL, 0},
 	  {PA_PAUSED, O, 1, NULL, 0},
-	  {PA_BACKENDS, O, 4, NULL, 0}}},
+	  {PA_BACKENDS, O, 4, NULL, 0},
+	  {PA_MODE, O, 0, "builtin echo", 0},
+	  {PA_REFUSED_ACCESS, O, 11, NULL, 0},
+	  {PA_REFUSED_RATE, O, 12, NULL, 0},
+	  {PA_REFUSED_SOURCE, O, 13, NULL, 0},
+	  {PA_REFUSED_NOBACKEND, O, 14, NULL, 0},
+	  {PA_REFUSED_SPAWN, O, 1ULL << 33, NULL, 0},
+	  {PA_SPAWNED, O, 0x0102030405060708ULL, NULL, 0},
+	  {PA_CHILDREN, O, 3, NULL, 0},
+	  {PA_LIVE, O, 70000, NULL, 0},
+	  {PA_LIMITED, O, 1, NULL, 0}}},
 	{PROTO_ST_LISTENER, "ST_LISTENER", PROTO_FROM_DAEMON, 0,
 	 {{PA_SERVICE, R, 0, "web", 0}, {PA_TEXT, R, 0, "tcp://[::1]:8080", 0}, {PA_PAUSED, O, 0, NULL, 0}}},
 	{PROTO_ST_BACKEND, "ST_BACKEND", PROTO_FROM_DAEMON, 0,
@@ -174,6 +224,11 @@ static const struct mspec specs[] = {
 	{PROTO_ADMIN_DRAIN, "ADMIN_DRAIN", PROTO_FROM_CLIENT, 0, {{PA_BACKEND_ID, O, 5, NULL, 0}, {PA_PID, O, 1234, NULL, 0}}},
 	{PROTO_ADMIN_RELOAD, "ADMIN_RELOAD", PROTO_FROM_CLIENT, 0, {{0, O, 0, NULL, 0}}},
 	{PROTO_OK, "OK", PROTO_FROM_DAEMON, 0, {{PA_COUNT, O, 2, NULL, 0}}},
+	{PROTO_SOCKET, "SOCKET", PROTO_FROM_DAEMON, 1,
+	 {{PA_SERVICE, R, 0, "dns", 0},
+	  {PA_LOCAL_ADDR, R, 0, local_sa, sizeof(local_sa)},
+	  {PA_SOCKTYPE, R, SOCK_DGRAM, NULL, 0},
+	  {PA_LISTENING, R, 0, NULL, 0}}},
 };
 #undef R
 #undef O
@@ -276,11 +331,7 @@ static bool ref_attrs_ok(const uint8_t *p, size_t len, const struct mspec *m)
 			if (seen & (UINT64_C(1) << at))
 				return false;
 			seen |= UINT64_C(1) << at;
-			if (sh->kind == V32 && alen != 4)
-				return false;
-			if (sh->kind == V64 && alen != 8)
-				return false;
-			if ((sh->kind == VSTR || sh->kind == VBYTES) && (alen < sh->min || alen > sh->max))
+			if (!ref_attr_len_ok(at, alen))
 				return false;
 			if (sh->kind == VSTR && memchr(p + off, 0, alen))
 				return false;
@@ -705,24 +756,16 @@ TEST(proto, duplicate_attribute)
 /* Every known attribute, alone in an ST_END, at each size around its rule. */
 TEST(proto, attribute_shapes)
 {
-	static uint8_t val[PROTO_MAX_TEXT + 2];
+	/* The largest variable-length attribute is PA_DONE_IDS. */
+	static uint8_t val[8 * PROTO_MAX_DONE_IDS + 2];
+	cr_assert_geq(sizeof(val), (size_t)PROTO_MAX_TEXT + 2);
 	memset(val, 'a', sizeof(val));
+	unsigned accepted_total = 0;
 	for (unsigned at = 1; at <= PA_ATTR_MAX; at++) {
 		const struct ashape *sh = &shapes[at];
 		cr_assert_neq(sh->kind, V_NONE, "attribute %u has no shape in the test table", at);
 		for (unsigned sz = 0; sz <= (unsigned)(sh->max + 1 > 12 ? sh->max + 1 : 12); sz++) {
-			bool ok;
-			switch (sh->kind) {
-			case V32:
-				ok = sz == 4;
-				break;
-			case V64:
-				ok = sz == 8;
-				break;
-			default:
-				ok = sz >= sh->min && sz <= sh->max;
-				break;
-			}
+			bool ok = ref_attr_len_ok(at, sz);
 			uint8_t buf[PROTO_MAX_MSG];
 			size_t l = start_st_end(buf);
 			l = add_attr(buf, l, (uint16_t)at, val, (uint16_t)sz);
@@ -731,8 +774,180 @@ TEST(proto, attribute_shapes)
 			int rc = decode(buf, l, 0, PROTO_FROM_DAEMON, &why);
 			cr_assert_eq(rc, ok ? 0 : -EBADMSG, "attribute %u with %u bytes: %d (%s)", at, sz, rc,
 			             why ? why : "ok");
+			accepted_total += ok;
 		}
 	}
+	/* 24 u32 and 13 u64 attributes (one size each), SERVICE 63 sizes,
+	 * TEXT 1025, LOCAL_ADDR 127, PEER_ADDR 129, BALANCE 32, MODE 80,
+	 * DONE_IDS 257 (0, 8, ..., 2048). */
+	cr_assert_eq(accepted_total, 24u + 13u + 63u + 1025u + 127u + 129u + 32u + 80u + 257u);
+}
+
+/* PA_DONE_IDS: u64 connection ids, 0..PROTO_MAX_DONE_IDS of them; a length
+ * that is not a multiple of 8 is malformed, in an ACK as anywhere. */
+TEST(proto, done_ids_length)
+{
+	static uint8_t ids[8 * PROTO_MAX_DONE_IDS + 8];
+	for (size_t i = 0; i < sizeof(ids); i++)
+		ids[i] = (uint8_t)(i * 7 + 1);
+	static const struct {
+		unsigned len;
+		bool ok;
+	} cases[] = {
+		{0, true}, {1, false}, {4, false}, {7, false}, {8, true}, {9, false}, {12, false},
+		{15, false}, {16, true}, {24, true}, {100, false}, {8 * 100, true}, {8 * 100 + 4, false},
+		{8 * PROTO_MAX_DONE_IDS - 8, true}, {8 * PROTO_MAX_DONE_IDS - 1, false},
+		{8 * PROTO_MAX_DONE_IDS, true}, {8 * PROTO_MAX_DONE_IDS + 1, false},
+		{8 * PROTO_MAX_DONE_IDS + 4, false}, {8 * PROTO_MAX_DONE_IDS + 8, false},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct proto_buf b;
+		struct proto_msg msg;
+		const char *why = NULL;
+		proto_begin(&b, PROTO_ACK, 9);
+		proto_put_u32(&b, PA_RECEIVED, 3);
+		proto_put_u32(&b, PA_DONE, cases[i].len / 8);
+		proto_put_bytes(&b, PA_DONE_IDS, ids, cases[i].len);
+		int len = proto_finish(&b, 0);
+		cr_assert_gt(len, 0, "the encoder does not police lengths");
+		int rc = proto_decode(b.data, (size_t)len, 0, PROTO_FROM_CLIENT, &msg, &why);
+		if (!cases[i].ok) {
+			cr_assert_eq(rc, -EBADMSG, "DONE_IDS of %u bytes: %d", cases[i].len, rc);
+			cr_assert(why && *why);
+			continue;
+		}
+		cr_assert_eq(rc, 0, "DONE_IDS of %u bytes: %d (%s)", cases[i].len, rc, why ? why : "?");
+		cr_assert(proto_has(&msg, PA_DONE_IDS));
+		cr_assert_eq(msg.attr[PA_DONE_IDS].len, cases[i].len);
+		cr_assert(cases[i].len == 0 || memcmp(msg.attr[PA_DONE_IDS].p, ids, cases[i].len) == 0);
+		/* It is not a u64: the accessor gives 0 unless it is exactly 8. */
+		if (cases[i].len != 8)
+			cr_assert_eq(proto_u64(&msg, PA_DONE_IDS), 0);
+	}
+
+	/* The ids read back little-endian, as libhandoff writes them. */
+	struct proto_buf b;
+	struct proto_msg msg;
+	const struct mspec *ack = spec_of(PROTO_ACK);
+	int len = build(&b, ack, 1, 0, false);
+	cr_assert_eq(proto_decode(b.data, (size_t)len, 0, PROTO_FROM_CLIENT, &msg, NULL), 0);
+	cr_assert_eq(msg.attr[PA_DONE_IDS].len, 24);
+	const uint8_t *p = msg.attr[PA_DONE_IDS].p;
+	uint64_t want[3] = {1, 2, 0x80000000000000ffULL};
+	for (int k = 0; k < 3; k++) {
+		uint64_t v = 0;
+		for (int j = 7; j >= 0; j--)
+			v = v << 8 | p[8 * k + j];
+		cr_assert_eq(v, want[k], "id %d", k);
+	}
+
+	/* Twice in one message is a duplicate. */
+	proto_begin(&b, PROTO_ACK, 1);
+	proto_put_u32(&b, PA_RECEIVED, 0);
+	proto_put_u32(&b, PA_DONE, 2);
+	proto_put_bytes(&b, PA_DONE_IDS, ids, 8);
+	proto_put_bytes(&b, PA_DONE_IDS, ids + 8, 8);
+	len = proto_finish(&b, 0);
+	const char *why;
+	cr_assert_eq(decode(b.data, (size_t)len, 0, PROTO_FROM_CLIENT, &why), -EBADMSG);
+}
+
+/* PROTO_SOCKET: a shared socket for a backend, from the daemon only, with
+ * exactly one fd and all four of its attributes. */
+TEST(proto, socket_message)
+{
+	const struct mspec *m = spec_of(PROTO_SOCKET);
+	cr_assert_not_null(m);
+	cr_assert_eq(PROTO_SOCKET, 17, "message numbers are never reused");
+	cr_assert_str_eq(proto_type_name(PROTO_SOCKET), "SOCKET");
+	struct proto_buf b;
+	struct proto_msg msg;
+	const char *why = NULL;
+	int len = build(&b, m, 5, 0, false);
+	cr_assert_gt(len, 0);
+	cr_assert_eq(proto_decode(b.data, (size_t)len, 1, PROTO_FROM_DAEMON, &msg, &why), 0, "%s", why ? why : "");
+	cr_assert_eq(proto_u32(&msg, PA_SOCKTYPE), (uint32_t)SOCK_DGRAM);
+	cr_assert_eq(proto_u32(&msg, PA_LISTENING), 0);
+	cr_assert(proto_has(&msg, PA_LISTENING), "a LISTENING of 0 is present, not absent");
+	/* No fd, two fds, or declaring none: refused. */
+	cr_assert_eq(decode(b.data, (size_t)len, 0, PROTO_FROM_DAEMON, &why), -EBADMSG);
+	cr_assert_eq(decode(b.data, (size_t)len, 2, PROTO_FROM_DAEMON, &why), -EBADMSG);
+	cr_assert_eq(decode(b.data, (size_t)len, 1, PROTO_FROM_CLIENT, &why), -EOPNOTSUPP, "a backend may not send it");
+	le16(b.data + 8, 0);
+	cr_assert_eq(decode(b.data, (size_t)len, 0, PROTO_FROM_DAEMON, &why), -EBADMSG);
+
+	/* A listening stream socket (listen mode). */
+	proto_begin(&b, PROTO_SOCKET, 6);
+	proto_put_str(&b, PA_SERVICE, "web");
+	proto_put_bytes(&b, PA_LOCAL_ADDR, local_sa, sizeof(local_sa));
+	proto_put_u32(&b, PA_SOCKTYPE, SOCK_STREAM);
+	proto_put_u32(&b, PA_LISTENING, 1);
+	len = proto_finish(&b, 1);
+	cr_assert_eq(proto_decode(b.data, (size_t)len, 1, PROTO_FROM_DAEMON, &msg, &why), 0);
+	cr_assert_eq(proto_u32(&msg, PA_SOCKTYPE), (uint32_t)SOCK_STREAM);
+	cr_assert_eq(proto_u32(&msg, PA_LISTENING), 1);
+
+	/* LOCAL_ADDR needs at least a family (2 bytes). */
+	proto_begin(&b, PROTO_SOCKET, 6);
+	proto_put_str(&b, PA_SERVICE, "web");
+	proto_put_bytes(&b, PA_LOCAL_ADDR, local_sa, 1);
+	proto_put_u32(&b, PA_SOCKTYPE, SOCK_STREAM);
+	proto_put_u32(&b, PA_LISTENING, 1);
+	len = proto_finish(&b, 1);
+	cr_assert_eq(decode(b.data, (size_t)len, 1, PROTO_FROM_DAEMON, &why), -EBADMSG);
+	/* SOCKTYPE as a u64 is the wrong size. */
+	proto_begin(&b, PROTO_SOCKET, 6);
+	proto_put_str(&b, PA_SERVICE, "web");
+	proto_put_bytes(&b, PA_LOCAL_ADDR, local_sa, sizeof(local_sa));
+	proto_put_u64(&b, PA_SOCKTYPE, SOCK_STREAM);
+	proto_put_u32(&b, PA_LISTENING, 1);
+	len = proto_finish(&b, 1);
+	cr_assert_eq(decode(b.data, (size_t)len, 1, PROTO_FROM_DAEMON, &why), -EBADMSG);
+}
+
+/* The status attributes added for issue 3 (MODE .. LIMITED) in an
+ * ST_SERVICE: each wrong size refused, MODE's bounds and NUL rule. */
+TEST(proto, service_status_attributes)
+{
+	static const uint16_t attrs[] = {PA_REFUSED_ACCESS, PA_REFUSED_RATE, PA_REFUSED_SOURCE, PA_REFUSED_NOBACKEND,
+	                                 PA_REFUSED_SPAWN,  PA_SPAWNED,      PA_CHILDREN,       PA_LIVE,
+	                                 PA_LIMITED,        PA_SOCKTYPE,     PA_LISTENING};
+	static const uint8_t zeros[16];
+	for (size_t i = 0; i < N_ELEMENTS(attrs); i++) {
+		unsigned want = shapes[attrs[i]].kind == V64 ? 8 : 4;
+		for (unsigned sz = 0; sz <= 16; sz++) {
+			uint8_t buf[128];
+			size_t l = start_st_end(buf);
+			buf[3] = PROTO_ST_SERVICE;
+			l = add_attr(buf, l, PA_SERVICE, "web", 3);
+			l = add_attr(buf, l, attrs[i], zeros, (uint16_t)sz);
+			seal(buf, l);
+			const char *why;
+			cr_assert_eq(decode(buf, l, 0, PROTO_FROM_DAEMON, &why), sz == want ? 0 : -EBADMSG,
+			             "attribute %u with %u bytes", attrs[i], sz);
+		}
+	}
+	char mode[90];
+	memset(mode, 'm', sizeof(mode));
+	for (unsigned n = 0; n <= 82; n++) {
+		uint8_t buf[256];
+		size_t l = start_st_end(buf);
+		buf[3] = PROTO_ST_SERVICE;
+		l = add_attr(buf, l, PA_SERVICE, "web", 3);
+		l = add_attr(buf, l, PA_MODE, mode, (uint16_t)n);
+		seal(buf, l);
+		const char *why;
+		cr_assert_eq(decode(buf, l, 0, PROTO_FROM_DAEMON, &why), n >= 1 && n <= 80 ? 0 : -EBADMSG,
+		             "MODE of %u bytes", n);
+	}
+	uint8_t buf[128];
+	size_t l = start_st_end(buf);
+	buf[3] = PROTO_ST_SERVICE;
+	l = add_attr(buf, l, PA_SERVICE, "web", 3);
+	l = add_attr(buf, l, PA_MODE, "builtin\0echo", 12);
+	seal(buf, l);
+	const char *why;
+	cr_assert_eq(decode(buf, l, 0, PROTO_FROM_DAEMON, &why), -EBADMSG, "MODE with a NUL");
 }
 
 TEST(proto, wrong_integer_sizes)
@@ -1080,6 +1295,10 @@ TEST(proto, fuzz_random_attributes)
 				alen = 4;
 			else if (sh && sh->kind == V64 && rnd_below(4))
 				alen = 8;
+			else if (at == PA_DONE_IDS && rnd_below(4))
+				/* Mostly whole ids, so the valid path is reached. */
+				alen = (uint16_t)(rnd_below(4) ? 8 * rnd_below(PROTO_MAX_DONE_IDS / 8 + 1u)
+				                               : rnd_below(8 * PROTO_MAX_DONE_IDS + 9u));
 			else if (sh && (sh->kind == VSTR || sh->kind == VBYTES) && rnd_below(4))
 				alen = (uint16_t)(sh->min + rnd_below(sh->max - sh->min + 1u));
 			else
