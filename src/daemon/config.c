@@ -307,7 +307,7 @@ enum svc_key_bit {
 	SK_BACKLOG = 0, SK_BALANCE, SK_MAXB, SK_MAXCAP, SK_SMODE, SK_SOWNER, SK_SGROUP, SK_MODE, SK_EXEC,
 	SK_ARGV0, SK_EUSER, SK_EGROUP, SK_NOB, SK_MAXCH, SK_SRATE, SK_SPAUSE, SK_BUILTIN, SK_TCPMUX,
 	SK_MAXCONN, SK_MAXSRC, SK_RATE, SK_RATESRC, SK_LPAUSE, SK_REUSEPORT, SK_FREEBIND, SK_KEEPALIVE,
-	SK_NODELAY, SK_V6ONLY, SK_DEFER, SK_RCVBUF, SK_SNDBUF, SK_BINDDEV,
+	SK_NODELAY, SK_V6ONLY, SK_DEFER, SK_RCVBUF, SK_SNDBUF, SK_BINDDEV, SK_EACT,
 };
 
 static bool once64(struct cfg_builder *p, uint64_t *seen, int bit, const char *key)
@@ -864,6 +864,13 @@ static bool service_key2(struct cfg_builder *p, struct cfg_service *s, const cha
 			return true;
 		if (resolve_group(v, &s->exec_gid) < 0)
 			perr(p, p->line, "exec_group: no such group '%s'", v);
+	} else if (strcmp(k, "exec_activation") == 0) {
+		if (!once64(p, &s->seen, SK_EACT, k))
+			return true;
+		if (strcmp(v, "systemd") == 0)
+			s->exec_systemd = true;
+		else if (strcmp(v, "inetd") != 0)
+			perr(p, p->line, "exec_activation: '%s' is not inetd or systemd", v);
 	} else if (strcmp(k, "on_no_backend") == 0) {
 		if (!once64(p, &s->seen, SK_NOB, k))
 			return true;
@@ -1086,9 +1093,9 @@ static void finish_exec(struct cfg_builder *p, struct cfg_service *s)
 {
 	if (!s->exec_argv) {
 		if (s->seen & (SKB(SK_ARGV0) | SKB(SK_EUSER) | SKB(SK_EGROUP) | SKB(SK_MAXCH) | SKB(SK_SRATE) |
-		               SKB(SK_SPAUSE)))
-			perr(p, s->line, "[service %s]: exec_argv0, exec_user, exec_group, max_children, spawn_rate and "
-			     "spawn_pause need exec", s->name);
+		               SKB(SK_SPAUSE) | SKB(SK_EACT)))
+			perr(p, s->line, "[service %s]: exec_argv0, exec_user, exec_group, exec_activation, max_children, "
+			     "spawn_rate and spawn_pause need exec", s->name);
 		if (s->on_no_backend == NOB_SPAWN)
 			perr(p, s->line, "[service %s]: on_no_backend = spawn needs exec", s->name);
 		return;

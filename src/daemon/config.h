@@ -126,6 +126,7 @@ struct cfg_service {
 	char exec_argv0[128];   /* exec_argv0 = NAME, "" = the path */
 	gid_t exec_user_gid;    /* exec_user's primary group */
 	int exec_line;
+	bool exec_systemd;      /* exec_activation = systemd: LISTEN_FDS, fds from 3 */
 	enum no_backend on_no_backend;
 	unsigned max_children;  /* running spawned programs, 0 = no limit */
 	struct cfg_rate spawn_rate; /* inetd's nowait.max: spawns per minute */

@@ -235,6 +235,19 @@ static void spawn_conn(struct service *svc, struct conn *c)
 		.set_ids = set_ids, .uid = cs->exec_uid, .gid = cs->exec_gid,
 		.groups = cs->exec_groups, .ngroups = cs->nexec_groups, .label = svc->name,
 	};
+	if (cs->exec_systemd) {
+		/* systemd Accept=yes: the connection is fd 3; stdin is /dev/null,
+		 * stdout and stderr are handoffd's stderr. */
+		if (spawn_env_add(&env, "LISTEN_FDS", "1") < 0 || spawn_env_listen_pid(&env) < 0 ||
+		    spawn_env_add(&env, "LISTEN_FDNAMES", "connection") < 0) {
+			refuse_conn(svc, c, R_SPAWN, "cannot build the program's environment");
+			return;
+		}
+		req.stdio[0] = -1;
+		req.stdio[1] = req.stdio[2] = STDERR_FILENO;
+		req.extra = &c->fd;
+		req.nextra = 1;
+	}
 	pid_t pid = spawn_start(svc->hd, &req, on_conn_child_exit, c);
 	if (pid < 0) {
 		log_error("service '%s': cannot start %s: %s", svc->name, cs->exec_path, strerror((int)-pid));
@@ -279,6 +292,33 @@ static void spawn_wait(struct service *svc, struct listener *l)
 		.set_ids = set_ids, .uid = cs->exec_uid, .gid = cs->exec_gid,
 		.groups = cs->exec_groups, .ngroups = cs->nexec_groups, .label = svc->name,
 	};
+	int fds[SPAWN_MAX_EXTRA];
+	if (cs->exec_systemd) {
+		/* systemd Accept=no: every shared socket of the service from fd 3,
+		 * named after the service. */
+		char count[16], names[SPAWN_ENV_BUF / 2];
+		size_t off = 0;
+		int n = 0;
+		struct listener *x;
+		names[0] = '\0';
+		TAILQ_FOREACH(x, &svc->listeners, svc_link) {
+			if (!x->shared || n == SPAWN_MAX_EXTRA)
+				continue;
+			int w = snprintf(names + off, sizeof(names) - off, "%s%s", n ? ":" : "", svc->name);
+			if (w < 0 || (size_t)w >= sizeof(names) - off)
+				break;
+			off += (size_t)w;
+			fds[n++] = x->fd;
+		}
+		snprintf(count, sizeof(count), "%d", n);
+		if (spawn_env_add(&env, "LISTEN_FDS", count) < 0 || spawn_env_listen_pid(&env) < 0 ||
+		    spawn_env_add(&env, "LISTEN_FDNAMES", names) < 0)
+			return;
+		req.stdio[0] = -1;
+		req.stdio[1] = req.stdio[2] = STDERR_FILENO;
+		req.extra = fds;
+		req.nextra = n;
+	}
 	pid_t pid = spawn_start(svc->hd, &req, on_wait_child_exit, svc);
 	if (pid < 0) {
 		log_error("service '%s': cannot start %s: %s", svc->name, cs->exec_path, strerror((int)-pid));

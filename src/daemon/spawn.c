@@ -218,6 +218,25 @@ static _Noreturn void child_run(struct plan *p)
 	if (chdir("/") < 0)
 		child_fail(errfd, STAGE_CHDIR, errno);
 
+	/* 10. LISTEN_PID must be this process's own pid, known only now: fill
+	 * in the placeholder spawn_env_listen_pid() made (our copy of the
+	 * parent's memory; plain stores are async-signal-safe). */
+	for (char *const *e = p->envp; e && *e; e++) {
+		if (strncmp(*e, "LISTEN_PID=", 11) == 0) {
+			char digits[16];
+			int nd = 0;
+			for (unsigned long v = (unsigned long)getpid(); v || nd == 0; v /= 10)
+				digits[nd++] = (char)('0' + v % 10);
+			char *d = *e + 11;
+			size_t room = strlen(d);
+			if ((size_t)nd <= room) {
+				while (nd)
+					*d++ = digits[--nd];
+				*d = '\0';
+			}
+		}
+	}
+
 	execve(p->path, p->argv, p->envp);
 	child_fail(errfd, STAGE_EXEC, errno);
 }

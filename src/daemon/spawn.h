@@ -124,4 +124,9 @@ int spawn_env_build(struct spawn_env *ret, const char *service, int socktype, co
  * of entries or -ENOSPC (env unchanged). */
 int spawn_env_add(struct spawn_env *env, const char *name, const char *value);
 
+/* LISTEN_PID for socket activation: add "LISTEN_PID=" with room for any
+ * pid; the child writes its own pid there after fork, before exec (a
+ * wrapper's pid there is the classic bug). Returns like spawn_env_add(). */
+#define spawn_env_listen_pid(env) spawn_env_add((env), "LISTEN_PID", "0000000000")
+
 #endif
