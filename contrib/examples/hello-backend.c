@@ -296,6 +296,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* If handoffd restarts or is upgraded, connect and register again by
+	 * ourselves (the library does it inside handoff_accept()). */
+	handoff_set_reconnect(h, 0);
+
 	/* 2. Register for the service. handoffd checks who we are (from the
 	 *    kernel, not from anything we say) against the service's
 	 *    allow_users/allow_groups, and may grant less capacity than asked. */

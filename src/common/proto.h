@@ -58,7 +58,8 @@ enum proto_type {
 	PROTO_ADMIN_RELOAD = 15,  /* A->D  */
 	PROTO_OK = 16,            /* D->A  COUNT (optional) */
 	PROTO_SOCKET = 17,        /* D->B  1 fd; SERVICE, LOCAL_ADDR, SOCKTYPE, LISTENING: a shared socket */
-	PROTO_TYPE_MAX = 17,
+	PROTO_ADMIN_UPGRADE = 18, /* A->D  re-execute handoffd; OK (PID of the new one) or ERROR when decided */
+	PROTO_TYPE_MAX = 18,
 };
 
 /* Attribute types. Numbers are never reused. */

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "registry.h"
 #include "service.h"
+#include "upgrade.h"
 
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
@@ -298,6 +299,7 @@ void ctl_drop(struct ctlconn *cc, const char *why)
 	TAILQ_REMOVE(&hd->ctlconns, cc, link);
 	hd->nctl--;
 	log_debug("control connection %s closed: %s", cc->who, why);
+	upgrade_forget_requester(hd, cc);
 	if (cc->backend)
 		registry_remove(cc->backend); /* takes the queued DELIVERs back */
 	struct outmsg *m;
@@ -492,6 +494,23 @@ static void cmd_admin_drain(struct ctlconn *cc, const struct proto_msg *m)
 	ctl_send(cc, &out);
 }
 
+static void cmd_admin_upgrade(struct ctlconn *cc, const struct proto_msg *m)
+{
+	char err[4096];
+	log_notice("upgrade requested by %s", cc->who);
+	int rc = upgrade_start(cc->hd, cc, m->seq, err, sizeof(err));
+	if (rc < 0) {
+		log_error("upgrade refused: %s", err);
+		struct proto_buf b;
+		proto_begin(&b, PROTO_ERROR, m->seq);
+		proto_put_u32(&b, PA_ERRCODE, rc == -EINVAL ? PE_CONFIG : PE_STATE);
+		err[PROTO_MAX_TEXT - 1] = '\0'; /* the attribute's limit */
+		proto_put_str(&b, PA_TEXT, err);
+		ctl_send(cc, &b);
+	}
+	/* Else the answer comes when the new handoffd is ready (or is not). */
+}
+
 static void cmd_admin_reload(struct ctlconn *cc, const struct proto_msg *m)
 {
 	char err[4096];
@@ -522,6 +541,7 @@ static const struct command {
 	[PROTO_STATUS] = {P_ADMIN, cmd_status},
 	[PROTO_ADMIN_DRAIN] = {P_ADMIN, cmd_admin_drain},
 	[PROTO_ADMIN_RELOAD] = {P_ADMIN, cmd_admin_reload},
+	[PROTO_ADMIN_UPGRADE] = {P_ADMIN, cmd_admin_upgrade},
 };
 
 static void handle(struct ctlconn *cc, const struct proto_msg *m)

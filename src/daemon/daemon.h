@@ -191,7 +191,7 @@ struct hd {
 	uv_timer_t shutdown_timer;
 	uv_timer_t reap_timer;          /* drops broken control connections outside any iteration */
 	uv_timer_t limit_timer;         /* ends rate and spawn_rate pauses */
-	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_signal_t sig_hup, sig_term, sig_int, sig_usr2;
 	bool fd_starved;                /* EMFILE/ENFILE: accepting paused */
 	bool shutting_down;
 	bool finishing;                 /* closing every handle; the loop ends next */
@@ -205,6 +205,11 @@ struct hd {
 	struct activation *activation;  /* sockets passed in at start-up (LISTEN_FDS), NULL if none */
 	bool ctl_adopted;               /* the control socket was passed in: never unlink its file */
 	bool keep_socket_files;         /* handing over to a new handoffd: unlink no socket file */
+	bool handing_over;              /* an upgrade's new handoffd is ready: drain into it */
+	struct upgrade *upgrade;        /* upgrade.c: an upgrade in progress (old side) */
+	struct upgrade_in *upgrade_in;  /* upgrade.c: connections coming from the old handoffd */
+	char **argv;                    /* how we were started, for an upgrade */
+	char exe[4096];                 /* /proc/self/exe at start-up */
 	struct builtins *builtins;      /* builtin.c: connections served by handoffd itself */
 };
 
@@ -216,5 +221,9 @@ int hd_reload(struct hd *hd, char *err, size_t errlen);
 
 /* main.c: called when something that shutdown waits for has finished. */
 void hd_shutdown_check(struct hd *hd);
+
+/* main.c: stop accepting and exit once what is queued is delivered
+ * (SIGTERM, or an upgrade handing over). */
+void hd_stop(struct hd *hd);
 
 #endif

@@ -103,7 +103,7 @@ struct backend *dispatch_pick(struct service *svc, const struct conn *conn)
 	return best;
 }
 
-static int build_deliver(const struct conn *c, struct proto_buf *b)
+int dispatch_encode(const struct conn *c, struct proto_buf *b)
 {
 	proto_begin(b, PROTO_DELIVER, 0);
 	proto_put_u64(b, PA_CONN_ID, c->id);
@@ -125,7 +125,7 @@ bool dispatch_conn(struct conn *c, bool front)
 	struct service *svc = c->svc;
 	struct proto_buf buf;
 
-	if (build_deliver(c, &buf) < 0) {
+	if (dispatch_encode(c, &buf) < 0) {
 		/* Cannot happen with bounded names and addresses; do not lose the
 		 * client silently. */
 		log_error("connection %llu: cannot encode DELIVER, closing it", (unsigned long long)c->id);

@@ -34,6 +34,10 @@ void dispatch_requeue(struct backend *b);
  * backends, on_no_backend, exec). */
 void dispatch_tcpmux(struct service *target, struct conn *conn);
 
+/* The DELIVER message for c (its metadata; the fd travels beside it).
+ * Returns the length or -EMSGSIZE. */
+int dispatch_encode(const struct conn *c, struct proto_buf *b);
+
 /* Close conn's fd and free it (NULL is fine). */
 void conn_free(struct conn *c);
 

@@ -26,6 +26,7 @@
 #include "sdnotify.h"
 #include "service.h"
 #include "spawn.h"
+#include "upgrade.h"
 #include "xinetd.h"
 
 #define EXIT_CONFIG 1
@@ -103,6 +104,7 @@ static void finish(struct hd *hd)
 	if (lost)
 		log_warning("exiting with %u connection%s no backend acknowledged; their clients are closed", lost,
 		            lost == 1 ? "" : "s");
+	upgrade_close(hd);
 	ctl_close(hd);
 	builtin_close_all(hd);
 	service_free_all(hd);
@@ -116,16 +118,20 @@ static void finish(struct hd *hd)
 	uv_close((uv_handle_t *)&hd->sig_hup, NULL);
 	uv_close((uv_handle_t *)&hd->sig_term, NULL);
 	uv_close((uv_handle_t *)&hd->sig_int, NULL);
+	uv_close((uv_handle_t *)&hd->sig_usr2, NULL);
 }
 
 void hd_shutdown_check(struct hd *hd)
 {
 	if (!hd->shutting_down || hd->finishing)
 		return;
+	if (hd->handing_over)
+		upgrade_forward_pending(hd);
 	struct service *svc;
 	TAILQ_FOREACH(svc, &hd->services, link) {
-		/* Connections waiting for a backend that exists: wait for it. */
-		if (svc->npending && svc->nbackends)
+		/* Connections waiting for a backend that exists, or for the new
+		 * handoffd to take them: wait. */
+		if (svc->npending && (svc->nbackends || hd->handing_over))
 			return;
 		struct backend *b;
 		TAILQ_FOREACH(b, &svc->backends, link)
@@ -157,7 +163,20 @@ static void on_signal(uv_signal_t *s, int signum)
 		finish(hd);
 		return;
 	}
+	if (signum == SIGUSR2) {
+		char err[4096];
+		if (upgrade_start(hd, NULL, 0, err, sizeof(err)) < 0)
+			log_error("upgrade refused: %s", err);
+		return;
+	}
 	log_notice("%s: no longer accepting; delivering what is queued", strsignal(signum));
+	hd_stop(hd);
+}
+
+void hd_stop(struct hd *hd)
+{
+	if (hd->shutting_down)
+		return;
 	sdnotify_stopping();
 	hd->shutting_down = true;
 	/* Close the listeners: connections stop arriving. */
@@ -177,6 +196,9 @@ static void on_signal(uv_signal_t *s, int signum)
 static int drop_privileges(const struct config *c)
 {
 	if (c->user == (uid_t)-1 && c->group == (gid_t)-1)
+		return 0;
+	/* Started by a handoffd that had already dropped them (an upgrade). */
+	if (c->user != (uid_t)-1 && geteuid() == c->user && getuid() == c->user)
 		return 0;
 	gid_t g = c->group;
 	/* Supplementary groups: the user's own (initgroups), else just g. */
@@ -312,6 +334,25 @@ int main(int argc, char **argv)
 	hd.loop = &loop;
 	hd.config_path = path;
 	hd.config_is_inetd = inetd;
+	/* How an upgrade starts the new process: the same options, the
+	 * configuration by absolute path (spawned programs start in /). */
+	static char abs_path[4096], *up_argv[5];
+	if (!realpath(path, abs_path))
+		snprintf(abs_path, sizeof(abs_path), "%s", path);
+	int ua = 0;
+	up_argv[ua++] = argv[0];
+	up_argv[ua++] = inetd ? "--inetd" : "--config";
+	up_argv[ua++] = abs_path;
+	if (opt_debug)
+		up_argv[ua++] = "--debug";
+	up_argv[ua] = NULL;
+	hd.argv = up_argv;
+	/* The executable as it is now: an upgrade starts whatever is at this
+	 * path then (the new binary after a package upgrade). */
+	ssize_t xl = readlink("/proc/self/exe", hd.exe, sizeof(hd.exe) - 1);
+	hd.exe[xl > 0 ? xl : 0] = '\0';
+	if (xl > 10 && strcmp(hd.exe + xl - 10, " (deleted)") == 0)
+		hd.exe[xl - 10] = '\0';
 	hd.ctl_fd = -1;
 	TAILQ_INIT(&hd.services);
 	TAILQ_INIT(&hd.listeners);
@@ -336,8 +377,9 @@ int main(int argc, char **argv)
 	uv_signal_init(&loop, &hd.sig_hup);
 	uv_signal_init(&loop, &hd.sig_term);
 	uv_signal_init(&loop, &hd.sig_int);
+	uv_signal_init(&loop, &hd.sig_usr2);
 	hd.sweep_timer.data = hd.reap_timer.data = &hd;
-	hd.sig_hup.data = hd.sig_term.data = hd.sig_int.data = &hd;
+	hd.sig_hup.data = hd.sig_term.data = hd.sig_int.data = hd.sig_usr2.data = &hd;
 
 	/* Sockets passed in by systemd or a previous handoffd replace binding. */
 	static struct activation act;
@@ -369,6 +411,8 @@ int main(int argc, char **argv)
 		hd.exit_code = EXIT_STARTUP;
 		goto out;
 	}
+	/* A previous handoffd handing over to us (upgrade.c). */
+	int upgrade_fd = activation_claim_name(hd.activation, UPGRADE_FD_NAME, SOCK_SEQPACKET);
 	/* Passed sockets no listener wanted: said and closed. */
 	activation_close_unused(hd.activation);
 	activation_free(hd.activation);
@@ -383,6 +427,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&hd.sig_hup, on_signal, SIGHUP);
 	uv_signal_start(&hd.sig_term, on_signal, SIGTERM);
 	uv_signal_start(&hd.sig_int, on_signal, SIGINT);
+	uv_signal_start(&hd.sig_usr2, on_signal, SIGUSR2);
 	uv_timer_start(&hd.sweep_timer, on_sweep, sweep_interval(hd.cfg), sweep_interval(hd.cfg));
 
 	unsigned nl = 0;
@@ -393,6 +438,8 @@ int main(int argc, char **argv)
 	           hd.cfg->nservices == 1 ? "" : "s", nl, nl == 1 ? "" : "s", hd.ctl_path);
 	sdnotify_status("%zu services, %u listeners", hd.cfg->nservices, nl);
 	sdnotify_ready();
+	if (upgrade_fd >= 0)
+		upgrade_adopt(&hd, upgrade_fd);
 
 out:
 	activation_free(hd.activation);

@@ -35,3 +35,8 @@ void sdnotify_status(const char *fmt, ...)
 	va_end(ap);
 	sd_notifyf(0, "STATUS=%s", buf);
 }
+
+void sdnotify_mainpid(pid_t pid)
+{
+	sd_notifyf(0, "MAINPID=%d", (int)pid);
+}

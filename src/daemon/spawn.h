@@ -29,7 +29,7 @@
 struct hd;
 
 /* Most fds a child can get beyond 0, 1 and 2 (spawn_req.nextra). */
-#define SPAWN_MAX_EXTRA 64
+#define SPAWN_MAX_EXTRA 1024
 
 /* Create hd->spawner and start watching SIGCHLD on hd->loop. Returns 0,
  * -ENOMEM, or a negative errno from libuv. */

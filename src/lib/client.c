@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -29,6 +32,19 @@ struct handoff {
 	unsigned capacity;
 	uint64_t backend_id;
 	unsigned nshared;  /* shared sockets announced by REGISTERED */
+	/* Reconnecting (handoff_set_reconnect). */
+	struct sockaddr_un addr;
+	socklen_t addr_len;
+	char service[PROTO_MAX_NAME + 1];
+	unsigned want_capacity;
+	bool reconnect;
+	unsigned reconnect_max_ms; /* 0 = keep trying */
+	bool reconnecting;         /* h->fd is a timerfd until the next attempt */
+	unsigned backoff_ms;
+	uint64_t lost_ms;          /* when the connection was lost */
+	uint32_t gen;              /* connection generation, in struct handoff_conn */
+	struct { dev_t dev; ino_t ino; } seen[64]; /* shared sockets already returned */
+	unsigned nseen;
 	uint32_t seq;
 	uint32_t unacked;  /* DELIVERs received, not yet acknowledged */
 	uint32_t done;     /* connections done, not yet reported */
@@ -130,6 +146,8 @@ int handoff_connect(const char *path, int flags, handoff_t **ret)
 	if (!h)
 		return -ENOMEM;
 	h->nonblock = (flags & HANDOFF_NONBLOCK) != 0;
+	h->addr = un;
+	h->addr_len = len;
 	/* Blocking connect unless asked not to: a full backlog then waits
 	 * instead of failing. The socket is non-blocking afterwards; blocking
 	 * calls wait with poll(). */
@@ -207,23 +225,13 @@ static int recv_one(handoff_t *h, bool nonblock, uint8_t *buf, struct proto_msg 
 	}
 }
 
-int handoff_register(handoff_t *h, const char *service, unsigned capacity)
+/* REGISTER and wait for the answer (also used when reconnecting). */
+static int do_register(handoff_t *h, const char *service, unsigned capacity)
 {
 	uint8_t buf[PROTO_MAX_MSG + 1];
 	struct proto_buf b;
 	struct proto_msg m;
 
-	if (!h || !service)
-		return -EINVAL;
-	if (h->registered) {
-		set_err(h, "already registered");
-		return HANDOFF_E_STATE;
-	}
-	if (h->dead)
-		return h->dead;
-	size_t n = strlen(service);
-	if (n < 1 || n > PROTO_MAX_NAME || capacity < 1 || capacity > 65535)
-		return -EINVAL;
 	proto_begin(&b, PROTO_REGISTER, ++h->seq);
 	proto_put_str(&b, PA_SERVICE, service);
 	proto_put_u32(&b, PA_CAPACITY, capacity);
@@ -265,6 +273,149 @@ int handoff_register(handoff_t *h, const char *service, unsigned capacity)
 		set_err(h, "unexpected %s from handoffd before REGISTERED", proto_type_name((unsigned)t));
 		h->dead = HANDOFF_E_PROTOCOL;
 		return HANDOFF_E_PROTOCOL;
+	}
+}
+
+int handoff_register(handoff_t *h, const char *service, unsigned capacity)
+{
+	if (!h || !service)
+		return -EINVAL;
+	if (h->registered) {
+		set_err(h, "already registered");
+		return HANDOFF_E_STATE;
+	}
+	if (h->dead)
+		return h->dead;
+	size_t n = strlen(service);
+	if (n < 1 || n > PROTO_MAX_NAME || capacity < 1 || capacity > 65535)
+		return -EINVAL;
+	memcpy(h->service, service, n + 1);
+	h->want_capacity = capacity;
+	return do_register(h, service, capacity);
+}
+
+int handoff_set_reconnect(handoff_t *h, unsigned max_wait_ms)
+{
+	if (!h)
+		return -EINVAL;
+	h->reconnect = true;
+	h->reconnect_max_ms = max_wait_ms;
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Put fd at h->fd's number (so a caller's poll set stays valid) and close
+ * the original. */
+static int move_to_handle_fd(handoff_t *h, int fd)
+{
+	if (dup3(fd, h->fd, O_CLOEXEC) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	close(fd);
+	return 0;
+}
+
+/* One attempt: connect and register again. 0, or < 0 to retry later. */
+static int reconnect_once(handoff_t *h)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&h->addr, h->addr_len) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	int rc = move_to_handle_fd(h, fd);
+	if (rc < 0)
+		return rc;
+	h->reconnecting = false;
+	h->registered = false;
+	h->dead = 0;
+	h->unacked = h->done = h->open = 0;
+	h->ndone_ids = 0;
+	h->drain_sent = false;
+	rc = do_register(h, h->service, h->want_capacity);
+	if (rc == 0) {
+		h->gen++;
+		return 0;
+	}
+	/* Refused for good (the service is gone, not allowed): stop trying. */
+	if (rc == HANDOFF_E_NO_SERVICE || rc == HANDOFF_E_NOT_ALLOWED || rc == HANDOFF_E_VERSION)
+		return rc;
+	return -EAGAIN;
+}
+
+/* Arm h->fd as a timer that turns readable when the next attempt is due. */
+static int wait_timer(handoff_t *h, unsigned ms)
+{
+	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (tfd < 0)
+		return -errno;
+	struct itimerspec its = {.it_value = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L}};
+	if (timerfd_settime(tfd, 0, &its, NULL) < 0) {
+		int e = -errno;
+		close(tfd);
+		return e;
+	}
+	int rc = move_to_handle_fd(h, tfd);
+	if (rc == 0)
+		h->reconnecting = true;
+	return rc;
+}
+
+/* The connection to handoffd is gone (err says how): reconnect if asked
+ * to. Returns 0 once registered again, -EAGAIN (non-blocking, not yet), or
+ * err when giving up. */
+static int reconnect(handoff_t *h, bool nonblock, int err)
+{
+	if (!h->reconnect || !h->service[0] || h->drained)
+		return err;
+	if (!h->reconnecting && !h->lost_ms) {
+		h->lost_ms = now_ms();
+		h->backoff_ms = 10;
+	}
+	for (;;) {
+		if (h->reconnecting) {
+			uint64_t expirations;
+			if (read(h->fd, &expirations, sizeof(expirations)) < 0) {
+				if (errno != EAGAIN && errno != EINTR)
+					return -errno;
+				if (nonblock)
+					return -EAGAIN;
+				int rc = wait_fd(h->fd, POLLIN);
+				if (rc < 0)
+					return rc;
+				continue;
+			}
+		}
+		int rc = reconnect_once(h);
+		if (rc == 0) {
+			h->lost_ms = 0;
+			h->err[0] = '\0';
+			return 0;
+		}
+		if (rc < -4096) { /* refused (HANDOFF_E_*): trying again will not help */
+			h->dead = rc;
+			return rc;
+		}
+		if (h->reconnect_max_ms && now_ms() - h->lost_ms > h->reconnect_max_ms) {
+			set_err(h, "handoffd did not come back within %u ms", h->reconnect_max_ms);
+			h->dead = err;
+			return err;
+		}
+		rc = wait_timer(h, h->backoff_ms);
+		if (rc < 0)
+			return rc;
+		h->backoff_ms = h->backoff_ms >= 500 ? 1000 : h->backoff_ms * 2;
 	}
 }
 
@@ -326,10 +477,11 @@ int handoff_flush(handoff_t *h)
 	return send_ack(h, false);
 }
 
-static void fill_conn(struct handoff_conn *c, const struct proto_msg *m, int fd)
+static void fill_conn(handoff_t *h, struct handoff_conn *c, const struct proto_msg *m, int fd)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
+	c->generation = h->gen;
 	c->id = proto_u64(m, PA_CONN_ID);
 	proto_str(m, PA_SERVICE, c->service, sizeof(c->service));
 	const struct proto_val *l = &m->attr[PA_LOCAL_ADDR], *p = &m->attr[PA_PEER_ADDR];
@@ -368,14 +520,14 @@ static void take_batch(handoff_t *h, uint8_t *buf)
 		if (t == -EAGAIN)
 			return;
 		if (t == PROTO_DELIVER) {
-			fill_conn(&h->q[(h->qhead + h->qlen) % h->qcap], &m, fd);
+			fill_conn(h, &h->q[(h->qhead + h->qlen) % h->qcap], &m, fd);
 			h->qlen++;
 			h->unacked++;
 			h->open++;
 			continue;
 		}
 		if (t == PROTO_SOCKET) {
-			fill_conn(&h->q[(h->qhead + h->qlen) % h->qcap], &m, fd);
+			fill_conn(h, &h->q[(h->qhead + h->qlen) % h->qcap], &m, fd);
 			h->qlen++;
 			continue;
 		}
@@ -415,6 +567,23 @@ int handoff_set_batch(handoff_t *h, unsigned max)
 	return 0;
 }
 
+/* Has this shared socket (by inode) been returned already? Records it. */
+static bool seen_before(handoff_t *h, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return false;
+	for (unsigned i = 0; i < h->nseen; i++)
+		if (h->seen[i].dev == st.st_dev && h->seen[i].ino == st.st_ino)
+			return true;
+	if (h->nseen < sizeof(h->seen) / sizeof(h->seen[0])) {
+		h->seen[h->nseen].dev = st.st_dev;
+		h->seen[h->nseen].ino = st.st_ino;
+		h->nseen++;
+	}
+	return false;
+}
+
 int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 {
 	uint8_t buf[PROTO_MAX_MSG + 1];
@@ -444,9 +613,14 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 	}
 	if (h->drained)
 		return HANDOFF_E_DRAINED;
+	bool nonblock = h->nonblock || (flags & HANDOFF_NONBLOCK);
+	if (h->reconnecting) {
+		int rc = reconnect(h, nonblock, HANDOFF_E_CLOSED);
+		if (rc < 0)
+			return rc;
+	}
 	if (h->dead)
 		return h->dead;
-	bool nonblock = h->nonblock || (flags & HANDOFF_NONBLOCK);
 	for (;;) {
 		int fd = -1;
 		int t = recv_one(h, true, buf, &m, &fd);
@@ -464,12 +638,19 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 			continue;
 		}
 		if (t < 0) {
+			if (t == HANDOFF_E_CLOSED || t == -ECONNRESET || t == -EPIPE) {
+				int rc = reconnect(h, nonblock, t);
+				if (rc == 0)
+					continue;
+				if (rc == -EAGAIN)
+					return rc;
+			}
 			h->dead = t;
 			return t;
 		}
 		switch (t) {
 		case PROTO_DELIVER:
-			fill_conn(ret_conn, &m, fd);
+			fill_conn(h, ret_conn, &m, fd);
 			h->unacked++;
 			h->open++;
 			take_batch(h, buf);
@@ -480,19 +661,33 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 				h->unacked = 0;
 			return 0;
 		case PROTO_SOCKET:
-			/* A shared socket: no acknowledgement, handoffd keeps its copy. */
-			fill_conn(ret_conn, &m, fd);
+			/* A shared socket: no acknowledgement, handoffd keeps its copy.
+			 * After a reconnect the same socket comes again: once is enough. */
+			if (seen_before(h, fd)) {
+				close(fd);
+				continue;
+			}
+			fill_conn(h, ret_conn, &m, fd);
 			return 0;
 		case PROTO_DRAINED:
 			h->drained = true;
 			send_ack(h, false);
 			set_err(h, "drained: handoffd sends no more connections");
 			return HANDOFF_E_DRAINED;
-		case PROTO_ERROR:
+		case PROTO_ERROR: {
 			if (fd >= 0)
 				close(fd);
-			h->dead = take_error(h, &m);
+			int e = take_error(h, &m);
+			if (e == HANDOFF_E_SHUTDOWN) {
+				int rc = reconnect(h, nonblock, e);
+				if (rc == 0)
+					continue;
+				if (rc == -EAGAIN)
+					return rc;
+			}
+			h->dead = e;
 			return h->dead;
+		}
 		default:
 			if (fd >= 0)
 				close(fd);
@@ -507,6 +702,8 @@ int handoff_done(handoff_t *h, const struct handoff_conn *conn, int flags)
 {
 	if (!h || (conn && conn->kind != HANDOFF_CONNECTION))
 		return -EINVAL;
+	if (conn && conn->generation != h->gen)
+		return 0; /* from a handoffd we have since reconnected away from */
 	if (h->open == 0) {
 		set_err(h, "handoff_done() for more connections than were received");
 		return HANDOFF_E_STATE;

@@ -88,7 +88,8 @@ struct handoff_conn {
 	gid_t gid;                       /* client's gid */
 	int kind;                        /* HANDOFF_CONNECTION, HANDOFF_LISTENER or HANDOFF_DATAGRAM */
 	int socktype;                    /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET */
-	uint8_t reserved[56];            /* room for later fields; zeroed */
+	uint32_t generation;             /* which connection to handoffd it came over (reconnects) */
+	uint8_t reserved[52];            /* room for later fields; zeroed */
 };
 
 /* Connect to handoffd's control socket. path NULL means $HANDOFF_SOCKET, or
@@ -113,6 +114,20 @@ int handoff_verify_daemon(handoff_t *h, uid_t uid);
  * handoff_last_error() has a full sentence such as
  * "uid 1000 (alice) is not allowed to serve 'http'". */
 int handoff_register(handoff_t *h, const char *service, unsigned capacity);
+
+/* Ride through handoffd restarts and upgrades: when handoffd closes the
+ * control connection or shuts down, handoff_accept() connects again to the
+ * same socket and registers again for the same service and capacity,
+ * retrying with a backoff from 10 ms up to 1 s between attempts, for at
+ * most max_wait_ms in all (0: until it works). Meanwhile a blocking
+ * handoff_accept() waits; a non-blocking one returns -EAGAIN, and
+ * handoff_fd() (the same descriptor number throughout) turns readable when
+ * the next attempt is due, so an event loop needs no change. Connections
+ * received before stay the caller's; handoff_done() for them returns 0 and
+ * does nothing. Shared sockets that the new handoffd sends again are
+ * recognized and not returned twice. A refusal (the service is gone, the
+ * policy no longer allows us) or a drain ends it. Returns 0 or -EINVAL. */
+int handoff_set_reconnect(handoff_t *h, unsigned max_wait_ms);
 
 /* Capacity handoffd granted at registration; 0 before. */
 unsigned handoff_capacity(const handoff_t *h);

@@ -77,6 +77,7 @@ static void usage(FILE *f)
 	        "Usage: handoffctl [-s PATH] [--json] status\n"
 	        "       handoffctl [-s PATH] drain ID | id:N | pid:N\n"
 	        "       handoffctl [-s PATH] reload\n"
+	        "       handoffctl [-s PATH] upgrade\n"
 	        "\n"
 	        "Administer a running handoffd over its control socket.\n"
 	        "\n"
@@ -87,6 +88,9 @@ static void usage(FILE *f)
 	        "                 that process), or N (a backend id, else a pid)\n"
 	        "  reload         re-read the configuration (like SIGHUP); a broken\n"
 	        "                 configuration is refused and its errors printed\n"
+	        "  upgrade        start a new handoffd (the executable now installed)\n"
+	        "                 that takes over every socket without refusing a\n"
+	        "                 connection; waits until it serves\n"
 	        "\n"
 	        "Options:\n"
 	        "  -s, --socket PATH  control socket (default: $HANDOFF_SOCKET, else\n"
@@ -1128,6 +1132,22 @@ static int cmd_reload(struct ctl *c)
 	return 0;
 }
 
+static int cmd_upgrade(struct ctl *c)
+{
+	struct proto_buf b;
+	int r;
+
+	/* The answer comes once the new handoffd serves (or failed to). */
+	proto_begin(&b, PROTO_ADMIN_UPGRADE, REQUEST_SEQ);
+	if ((r = ctl_request(c, &b)) || (r = expect_ok(c, "upgrade reply")))
+		return r;
+	if (proto_has(&c->msg, PA_PID))
+		printf("upgraded: the new handoffd is pid %" PRIu32 "\n", proto_u32(&c->msg, PA_PID));
+	else
+		printf("upgraded\n");
+	return 0;
+}
+
 /* ---- main ---- */
 
 enum { OPT_JSON = 0x100 };
@@ -1174,7 +1194,7 @@ int main(int argc, char **argv)
 	}
 
 	if (optind >= argc)
-		return usage_error("no command given (status, drain or reload)");
+		return usage_error("no command given (status, drain, reload or upgrade)");
 	const char *cmd = argv[optind++];
 	int nargs = argc - optind;
 	struct target target;
@@ -1189,9 +1209,9 @@ int main(int argc, char **argv)
 			return usage_error("unexpected argument '%s' after drain %s", argv[optind + 1], argv[optind]);
 		if ((r = parse_target(argv[optind], &target)))
 			return r;
-	} else if (strcmp(cmd, "reload") == 0) {
+	} else if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "upgrade") == 0) {
 		if (nargs > 0)
-			return usage_error("unexpected argument '%s' after reload", argv[optind]);
+			return usage_error("unexpected argument '%s' after %s", argv[optind], cmd);
 	} else {
 		return usage_error("unknown command '%s'", cmd);
 	}
@@ -1219,6 +1239,8 @@ int main(int argc, char **argv)
 		r = cmd_status(c, json);
 	else if (strcmp(cmd, "drain") == 0)
 		r = cmd_drain(c, &target);
+	else if (strcmp(cmd, "upgrade") == 0)
+		r = cmd_upgrade(c);
 	else
 		r = cmd_reload(c);
 out:
