@@ -1097,6 +1097,9 @@ void builtin_dgram_readable(struct listener *l)
 			guard_note(l, g, (struct sockaddr *)&src, src_len);
 			continue;
 		}
+		/* The service's access rules and rates, per datagram. */
+		if (!service_admit_datagram(l->svc, (struct sockaddr *)&src, src_len))
+			continue;
 		const void *reply = bs->dgram;
 		size_t rlen = 0;
 		char line[BUILTIN_DAYTIME_MAX];

@@ -1205,6 +1205,12 @@ static void validate_service(struct cfg_builder *p, struct cfg_service *s)
 		     "[service %s]: allow_from, deny_from, allow_client_*, max_connections, max_per_source and rate* "
 		     "apply to connections handoffd accepts; a %s socket goes to its server whole",
 		     s->name, s->mode == MODE_LISTEN ? "listen-mode" : "datagram");
+	if (s->builtin != BUILTIN_NONE && !has_stream && s->nlisten &&
+	    ((s->seen & SKB(SK_MAXCONN)) || s->max_per_source || s->has_client_allow))
+		perr(p, s->line,
+		     "[service %s]: max_connections, max_per_source and allow_client_* count connections; a datagram "
+		     "builtin has none (allow_from, deny_from, rate and rate_per_source apply per datagram)",
+		     s->name);
 	if ((s->nallow_from || s->ndeny_from) && !has_ip && !s->tcpmux_name[0])
 		perr(p, s->line, "[service %s]: allow_from/deny_from need a tcp:// or udp:// listener", s->name);
 	if (s->has_client_allow && !has_unix)

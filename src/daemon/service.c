@@ -40,7 +40,8 @@ enum refusal { R_ACCESS, R_RATE, R_SOURCE, R_NOBACKEND, R_SPAWN };
 /* Close a connection handoffd will not serve: counted by reason, logged at
  * most once per REFUSAL_LOG_MS per service (with how many went unlogged),
  * so a flood cannot fill the disk. */
-static void refuse_conn(struct service *svc, struct conn *c, enum refusal r, const char *why)
+static void refuse_note(struct service *svc, const struct sockaddr *sa, socklen_t len, bool has_cred, pid_t pid,
+                        uid_t uid, enum refusal r, const char *why)
 {
 	uint64_t *ctr[] = {&svc->refused_access, &svc->refused_rate, &svc->refused_source, &svc->refused_nobackend,
 	                   &svc->refused_spawn};
@@ -48,10 +49,10 @@ static void refuse_conn(struct service *svc, struct conn *c, enum refusal r, con
 	uint64_t now = hd_now_ms(svc->hd);
 	if (svc->refusal_log_ms == 0 || now - svc->refusal_log_ms >= REFUSAL_LOG_MS) {
 		char peer[ADDR_TEXT_MAX];
-		if (c->has_cred)
-			snprintf(peer, sizeof(peer), "pid %d uid %u", (int)c->cred_pid, (unsigned)c->cred_uid);
+		if (has_cred)
+			snprintf(peer, sizeof(peer), "pid %d uid %u", (int)pid, (unsigned)uid);
 		else
-			addr_format((const struct sockaddr *)&c->peer, c->peer_len, peer, sizeof(peer));
+			addr_format(sa, len, peer, sizeof(peer));
 		if (svc->refusals_unlogged)
 			log_notice("service '%s': refused connection from %s: %s (%u more refused since the last message)",
 			           svc->name, peer, why, svc->refusals_unlogged);
@@ -62,6 +63,15 @@ static void refuse_conn(struct service *svc, struct conn *c, enum refusal r, con
 	} else {
 		svc->refusals_unlogged++;
 	}
+}
+
+/* Close a connection handoffd will not serve: counted by reason, logged at
+ * most once per REFUSAL_LOG_MS per service (with how many went unlogged),
+ * so a flood cannot fill the disk. */
+static void refuse_conn(struct service *svc, struct conn *c, enum refusal r, const char *why)
+{
+	refuse_note(svc, (const struct sockaddr *)&c->peer, c->peer_len, c->has_cred, c->cred_pid, c->cred_uid, r,
+	            why);
 	conn_free(c);
 }
 
@@ -412,6 +422,42 @@ void service_take_conn(struct service *svc, struct conn *c)
 	c->counted = true;
 	svc->live++;
 	route(svc, c, false);
+}
+
+bool service_admit_datagram(struct service *svc, const struct sockaddr *sa, socklen_t len)
+{
+	const struct cfg_service *cs = svc->cfg;
+	uint64_t now = hd_now_ms(svc->hd);
+	const char *why = NULL;
+	enum refusal r = R_ACCESS;
+
+	if (cs->nallow_from || cs->ndeny_from) {
+		enum acl_verdict v = acl_check_addr(cs, sa, len);
+		if (v != ACL_ALLOW)
+			why = v == ACL_DENIED ? "deny_from" : "not in allow_from";
+	}
+	if (!why && cs->rate.count && !bucket_take(&svc->rate_bucket, &cs->rate, now)) {
+		why = "rate reached";
+		r = R_RATE;
+	}
+	if (!why && cs->rate_per_source.count) {
+		struct srckey k;
+		if (!svc->sources)
+			svc->sources = srctab_new(65536);
+		if (svc->sources && srckey_from(sa, len, false, 0, &k) == 0) {
+			struct srcent *e = srctab_get(svc->sources, &k, &cs->rate_per_source, now);
+			if (!e || !bucket_take(&e->bucket, &cs->rate_per_source, now)) {
+				why = "rate_per_source exceeded";
+				r = R_RATE;
+			}
+			if (e)
+				srctab_put(svc->sources, e, &cs->rate_per_source, now);
+		}
+	}
+	if (!why)
+		return true;
+	refuse_note(svc, sa, len, false, 0, 0, r, why);
+	return false;
 }
 
 bool service_accepting(struct service *svc)

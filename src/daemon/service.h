@@ -30,6 +30,11 @@ void service_conn_closed(struct service *svc, struct conn *c);
  * serve it: a builtin, a backend, a spawned program, or the pending queue. */
 void service_take_conn(struct service *svc, struct conn *c);
 
+/* A datagram for a builtin of svc from (sa, len): allow_from/deny_from,
+ * rate and rate_per_source apply to each datagram (refusals counted and
+ * logged like connections'). Returns true when it may be answered. */
+bool service_admit_datagram(struct service *svc, const struct sockaddr *sa, socklen_t len);
+
 /* Whether svc's accept-mode listeners should accept now (capacity, limits,
  * pauses). May arm the limit timer. */
 bool service_accepting(struct service *svc);
