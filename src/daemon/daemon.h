@@ -176,6 +176,7 @@ struct hd {
 	struct config *cfg;
 	const char *config_path;
 	bool config_is_inetd;           /* --inetd: config_path is an inetd.conf */
+	const char *ctl_override;       /* --control-socket, or NULL */
 	TAILQ_HEAD(, service) services;
 	TAILQ_HEAD(, listener) listeners;
 	TAILQ_HEAD(, ctlconn) ctlconns;

@@ -58,6 +58,8 @@ int hd_reload(struct hd *hd, char *err, size_t errlen)
 	sdnotify_reloading();
 	int rc = hd->config_is_inetd ? config_load_inetd(hd->config_path, &nc, err, errlen)
 	                             : config_load_file(hd->config_path, &nc, err, errlen);
+	if (rc == 0 && hd->ctl_override)
+		snprintf(nc->control_socket, sizeof(nc->control_socket), "%s", hd->ctl_override);
 	if (rc == 0) {
 		struct config *oc = hd->cfg;
 		if (strcmp(oc->control_socket, nc->control_socket) != 0 || oc->control_mode != nc->control_mode ||
@@ -228,6 +230,8 @@ static void usage(FILE *f)
 	        "      --convert-inetd FILE print the handoffd.conf equivalent of an inetd.conf\n"
 	        "      --convert-xinetd FILE\n"
 	        "                           print the handoffd.conf equivalent of an xinetd.conf\n"
+	        "  -s, --control-socket PATH\n"
+	        "                           use this control socket instead of the configuration's\n"
 	        "  -t, --test               check the configuration and exit (0: good, 1: bad)\n"
 	        "  -d, --debug              log at debug level\n"
 	        "  -h, --help               this text\n"
@@ -243,16 +247,28 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},      {"inetd", required_argument, NULL, 'i'},
 		{"convert-inetd", required_argument, NULL, 'C'},
 		{"convert-xinetd", required_argument, NULL, 'X'},
+		{"control-socket", required_argument, NULL, 's'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *path = SYSCONFDIR "/handoffd/handoffd.conf";
-	const char *convert = NULL;
+	const char *convert = NULL, *ctl_override = NULL;
 	bool test = false, have_f = false, inetd = false;
 	int ch, convert_kind = 0;
 
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":f:i:tdhV", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:i:s:tdhV", opts, NULL)) != -1) {
 		switch (ch) {
+		case 's':
+			if (optarg[0] != '/' && optarg[0] != '@') {
+				fprintf(stderr, "handoffd: --control-socket '%s' must be an absolute path or @name\n", optarg);
+				return EXIT_USAGE;
+			}
+			if (strlen(optarg) >= sizeof(((struct config *)0)->control_socket)) {
+				fprintf(stderr, "handoffd: --control-socket: path too long\n");
+				return EXIT_USAGE;
+			}
+			ctl_override = optarg;
+			break;
 		case 'f':
 			path = optarg;
 			have_f = true;
@@ -301,7 +317,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "handoffd: --inetd and --config exclude each other (use inetd_conf = in the config)\n");
 		return EXIT_USAGE;
 	}
-	if (convert && (inetd || have_f || test)) {
+	if (convert && (inetd || have_f || test || ctl_override)) {
 		fprintf(stderr, "handoffd: --convert-%s takes no other option\n", convert_kind == 'C' ? "inetd" : "xinetd");
 		return EXIT_USAGE;
 	}
@@ -320,6 +336,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return EXIT_CONFIG;
 	}
+	if (ctl_override)
+		snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s", ctl_override);
 	if (test) {
 		printf("%s: configuration OK (%zu service%s)\n", path, cfg->nservices, cfg->nservices == 1 ? "" : "s");
 		config_free(cfg);
@@ -334,9 +352,10 @@ int main(int argc, char **argv)
 	hd.loop = &loop;
 	hd.config_path = path;
 	hd.config_is_inetd = inetd;
+	hd.ctl_override = ctl_override;
 	/* How an upgrade starts the new process: the same options, the
 	 * configuration by absolute path (spawned programs start in /). */
-	static char abs_path[4096], *up_argv[5];
+	static char abs_path[4096], *up_argv[7];
 	if (!realpath(path, abs_path))
 		snprintf(abs_path, sizeof(abs_path), "%s", path);
 	int ua = 0;
@@ -345,6 +364,10 @@ int main(int argc, char **argv)
 	up_argv[ua++] = abs_path;
 	if (opt_debug)
 		up_argv[ua++] = "--debug";
+	if (ctl_override) {
+		up_argv[ua++] = "--control-socket";
+		up_argv[ua++] = (char *)ctl_override;
+	}
 	up_argv[ua] = NULL;
 	hd.argv = up_argv;
 	/* The executable as it is now: an upgrade starts whatever is at this
