@@ -98,6 +98,8 @@ static int parse_duration_ms(const char *v, unsigned *ret)
 		mul = 1;
 	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
 		mul = 60000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600000;
 	else
 		return -EINVAL;
 	if (x > 86400000UL / mul)
@@ -827,7 +829,7 @@ static bool service_key2(struct cfg_builder *p, struct cfg_service *s, const cha
 		char **argv = NULL;
 		int argc = split_words(v, &argv, &why);
 		if (argc < 0) {
-			perr(p, p->line, "exec: %s", why);
+			perr(p, p->line, "exec: '%s': %s", v, why);
 			return true;
 		}
 		if (argv[0][0] != '/') {
@@ -847,6 +849,10 @@ static bool service_key2(struct cfg_builder *p, struct cfg_service *s, const cha
 	} else if (strcmp(k, "exec_argv0") == 0) {
 		if (!once64(p, &s->seen, SK_ARGV0, k))
 			return true;
+		if (strlen(v) >= sizeof(s->exec_argv0)) {
+			perr(p, p->line, "exec_argv0: '%s' is too long (at most %zu bytes)", v, sizeof(s->exec_argv0) - 1);
+			return true;
+		}
 		snprintf(s->exec_argv0, sizeof(s->exec_argv0), "%s", v);
 	} else if (strcmp(k, "exec_user") == 0) {
 		if (!once64(p, &s->seen, SK_EUSER, k))
@@ -970,8 +976,8 @@ static bool service_key2(struct cfg_builder *p, struct cfg_service *s, const cha
 		if (!once64(p, &s->seen, SK_DEFER, k))
 			return true;
 		unsigned ms;
-		if (parse_duration_ms(v, &ms) < 0 || ms > 3600000 || (ms && ms < 1000))
-			perr(p, p->line, "defer_accept: '%s' is not a duration in seconds up to 1h (e.g. 5s; 0 = off)", v);
+		if (parse_duration_ms(v, &ms) < 0 || ms > 3600000 || ms % 1000)
+			perr(p, p->line, "defer_accept: '%s' is not a whole number of seconds up to 1h (e.g. 5s; 0 = off)", v);
 		else
 			s->opt.defer_accept = ms / 1000;
 	} else if (strcmp(k, "receive_buffer") == 0 || strcmp(k, "send_buffer") == 0) {
@@ -1199,7 +1205,7 @@ static void validate_service(struct cfg_builder *p, struct cfg_service *s)
 
 	/* Rules handoffd applies per accepted connection need it to accept. */
 	bool per_conn = s->nallow_from || s->ndeny_from || s->has_client_allow || s->max_per_source ||
-	                s->rate_per_source.count || s->max_connections || s->rate.count;
+	                s->rate_per_source.count || (s->seen & SKB(SK_MAXCONN)) || s->rate.count;
 	if (per_conn && (s->mode == MODE_LISTEN || (has_dgram && s->builtin == BUILTIN_NONE)))
 		perr(p, s->line,
 		     "[service %s]: allow_from, deny_from, allow_client_*, max_connections, max_per_source and rate* "

@@ -10,7 +10,9 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,6 +354,89 @@ TEST(format_spec, buffer_too_small)
 	cr_assert_str_eq(buf, "unix:@x");
 }
 
+/* The scheme comes from the kind and the socket type of the spec. */
+TEST(format_spec, scheme_from_kind_and_socktype)
+{
+	static const struct {
+		enum addr_kind kind;
+		int socktype;
+		const char *host;
+		const char *path;
+		int abstract;
+		const char *want;
+	} cases[] = {
+		{ADDR_UDP, SOCK_DGRAM, "::1", NULL, 0, "udp://[::1]:53"},
+		{ADDR_UDP, SOCK_DGRAM, "*", NULL, 0, "udp://*:53"},
+		{ADDR_UDP, SOCK_DGRAM, "a.example", NULL, 0, "udp://a.example:53"},
+		{ADDR_TCP, SOCK_STREAM, "192.0.2.1", NULL, 0, "tcp://192.0.2.1:53"},
+		{ADDR_UNIX, SOCK_STREAM, NULL, "/p", 0, "unix:/p"},
+		{ADDR_UNIX, SOCK_DGRAM, NULL, "/p", 0, "unix-dgram:/p"},
+		{ADDR_UNIX, SOCK_SEQPACKET, NULL, "/p", 0, "unix-seqpacket:/p"},
+		{ADDR_UNIX, SOCK_DGRAM, NULL, "n", 1, "unix-dgram:@n"},
+		{ADDR_UNIX, SOCK_SEQPACKET, NULL, "n", 1, "unix-seqpacket:@n"},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct addr_spec s;
+		memset(&s, 0, sizeof(s));
+		s.kind = cases[i].kind;
+		s.socktype = cases[i].socktype;
+		s.port = 53;
+		if (cases[i].host)
+			snprintf(s.host, sizeof(s.host), "%s", cases[i].host);
+		else
+			snprintf(s.path, sizeof(s.path), "%s", cases[i].path);
+		s.abstract = cases[i].abstract;
+		if (s.kind == ADDR_UNIX)
+			s.port = 0;
+		char text[ADDR_TEXT_MAX];
+		int n = addr_spec_format(&s, text, sizeof(text));
+		cr_assert_eq(n, (int)strlen(cases[i].want), "case %zu: %d", i, n);
+		cr_assert_str_eq(text, cases[i].want);
+		/* And it parses back to the same spec. */
+		struct addr_spec back;
+		cr_assert_eq(addr_parse(text, &back, NULL), 0, "%s", text);
+		cr_assert(memcmp(&s, &back, sizeof(s)) == 0, "'%s' parses to another spec", text);
+	}
+}
+
+TEST(format_spec, longest_datagram_forms_fit_text_max)
+{
+	static const char *const prefixes[] = {"unix-dgram:/", "unix-seqpacket:/", "unix-seqpacket:@"};
+	for (size_t i = 0; i < N_ELEMENTS(prefixes); i++) {
+		char t[300];
+		size_t pl = strlen(prefixes[i]);
+		memcpy(t, prefixes[i], pl);
+		memset(t + pl, 'z', 106);
+		t[pl + 106] = '\0';
+		struct addr_spec s;
+		cr_assert_eq(addr_parse(t, &s, NULL), 0, "%s", prefixes[i]);
+		char text[ADDR_TEXT_MAX];
+		cr_assert_eq(addr_spec_format(&s, text, sizeof(text)), (int)strlen(t), "%s", prefixes[i]);
+		cr_assert_str_eq(text, t);
+	}
+	/* The longest udp IPv6 literal fits as well. */
+	struct addr_spec s;
+	const char *v6 = "udp://[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535";
+	cr_assert_eq(addr_parse(v6, &s, NULL), 0);
+	char text[ADDR_TEXT_MAX];
+	cr_assert_eq(addr_spec_format(&s, text, sizeof(text)), (int)strlen(v6));
+	cr_assert_str_eq(text, v6);
+}
+
+TEST(format_spec, buffer_too_small_for_new_schemes)
+{
+	static const char *const texts[] = {"udp://[::1]:53", "unix-dgram:@x", "unix-seqpacket:/a"};
+	for (size_t i = 0; i < N_ELEMENTS(texts); i++) {
+		struct addr_spec s;
+		cr_assert_eq(addr_parse(texts[i], &s, NULL), 0);
+		size_t want = strlen(texts[i]);
+		char buf[64];
+		cr_assert_eq(addr_spec_format(&s, buf, want + 1), (int)want, "%s", texts[i]);
+		cr_assert_str_eq(buf, texts[i]);
+		cr_assert_eq(addr_spec_format(&s, buf, want), -ENOSPC, "%s", texts[i]);
+	}
+}
+
 /* ===================== addr_resolve ===================== */
 
 static int resolve(const char *text, struct addr_bound *b, int max, const char **why)
@@ -503,27 +588,37 @@ TEST(resolve, bad_arguments)
 	cr_assert_not_null(why);
 }
 
-/* The kernel agrees with the lengths: bind the resolved addresses and read
- * them back with getsockname(). */
+/* The kernel agrees with the lengths and the socket types: bind each
+ * resolved address on a socket of the spec's type and read it back with
+ * getsockname(). */
 TEST(resolve, kernel_accepts_resolved_addresses)
 {
 	char dir[] = "/tmp/test_addr.XXXXXX";
 	cr_assert_not_null(mkdtemp(dir));
-	char text[256], path[200];
-	snprintf(path, sizeof(path), "%s/s.sock", dir);
-	snprintf(text, sizeof(text), "unix:%s", path);
+	char paths[3][64], texts_buf[6][128];
+	static const char *const schemes[3] = {"unix", "unix-dgram", "unix-seqpacket"};
+	for (int k = 0; k < 3; k++) {
+		snprintf(paths[k], sizeof(paths[k]), "%s/s%d.sock", dir, k);
+		snprintf(texts_buf[k], sizeof(texts_buf[k]), "%s:%s", schemes[k], paths[k]);
+		snprintf(texts_buf[3 + k], sizeof(texts_buf[3 + k]), "%s:@handoff-test-addr-%d-%d", schemes[k],
+		         (int)getpid(), k);
+	}
 
-	char abstract[64];
-	snprintf(abstract, sizeof(abstract), "unix:@handoff-test-addr-%d", (int)getpid());
-
-	const char *texts[] = {text, abstract, "tcp://127.0.0.1:0"};
+	const char *texts[] = {texts_buf[0], texts_buf[1], texts_buf[2], texts_buf[3], texts_buf[4],
+	                       texts_buf[5], "tcp://127.0.0.1:0", "udp://127.0.0.1:0"};
 	for (size_t i = 0; i < N_ELEMENTS(texts); i++) {
+		struct addr_spec spec;
 		struct addr_bound b[1];
-		cr_assert_eq(resolve(texts[i], b, 1, NULL), 1);
-		int fd = socket(b[0].ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		cr_assert_geq(fd, 0);
+		cr_assert_eq(addr_parse(texts[i], &spec, NULL), 0, "%s", texts[i]);
+		cr_assert_eq(addr_resolve(&spec, b, 1, NULL), 1, "%s", texts[i]);
+		int fd = socket(b[0].ss.ss_family, spec.socktype | SOCK_CLOEXEC, 0);
+		cr_assert_geq(fd, 0, "%s: socket: %s", texts[i], strerror(errno));
 		cr_assert_eq(bind(fd, (const struct sockaddr *)&b[0].ss, b[0].len), 0, "bind %s: %s", texts[i],
 		             strerror(errno));
+		int type = -1;
+		socklen_t tlen = sizeof(type);
+		cr_assert_eq(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen), 0);
+		cr_assert_eq(type, spec.socktype, "%s", texts[i]);
 		struct sockaddr_storage got;
 		socklen_t glen = sizeof(got);
 		cr_assert_eq(getsockname(fd, (struct sockaddr *)&got, &glen), 0);
@@ -531,15 +626,175 @@ TEST(resolve, kernel_accepts_resolved_addresses)
 		cr_assert_gt(addr_format((const struct sockaddr *)&got, glen, out, sizeof(out)), 0);
 		if (b[0].ss.ss_family == AF_UNIX) {
 			cr_assert_eq(glen, b[0].len, "%s", texts[i]);
-			cr_assert_str_eq(out, texts[i]);
+			/* addr_format names the address, not the socket type. */
+			char want[300];
+			snprintf(want, sizeof(want), "unix:%s", strchr(texts[i], ':') + 1);
+			cr_assert_str_eq(out, want);
 		} else {
 			cr_assert_eq(strncmp(out, "127.0.0.1:", 10), 0, "%s", out);
 			cr_assert_neq(strcmp(out, "127.0.0.1:0"), 0, "the kernel picked no port");
 		}
 		close(fd);
 	}
-	unlink(path);
+	for (int k = 0; k < 3; k++)
+		unlink(paths[k]);
 	cr_assert_eq(rmdir(dir), 0);
+}
+
+/* ---- UDP and the Unix datagram/seqpacket schemes ---- */
+
+/* getaddrinfo() is interposed (the library is linked statically into this
+ * test) so the tests can see which socket type addr_resolve() asks for. */
+static int gai_calls;
+static int gai_last_socktype = -1;
+static int gai_last_flags;
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
+	static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo");
+	gai_calls++;
+	gai_last_socktype = hints ? hints->ai_socktype : -1;
+	gai_last_flags = hints ? hints->ai_flags : 0;
+	if (!real)
+		return EAI_SYSTEM;
+	return real(node, service, hints, res);
+}
+
+TEST(resolve, udp_literals)
+{
+	struct addr_bound b[4];
+	const char *why = NULL;
+	cr_assert_eq(resolve("udp://192.0.2.1:53", b, 4, &why), 1, "%s", why ? why : "");
+	const struct sockaddr_in *a = (const struct sockaddr_in *)&b[0].ss;
+	cr_assert_eq(a->sin_family, AF_INET);
+	cr_assert_eq(b[0].len, sizeof(struct sockaddr_in));
+	cr_assert_eq(ntohs(a->sin_port), 53);
+	cr_assert_eq(ntohl(a->sin_addr.s_addr), 0xc0000201u);
+	cr_assert_eq(b[0].dual_stack, 0);
+
+	cr_assert_eq(resolve("udp://[2001:db8::53]:5353", b, 4, &why), 1, "%s", why ? why : "");
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&b[0].ss;
+	cr_assert_eq(a6->sin6_family, AF_INET6);
+	cr_assert_eq(b[0].len, sizeof(struct sockaddr_in6));
+	cr_assert_eq(ntohs(a6->sin6_port), 5353);
+	cr_assert_eq(a6->sin6_addr.s6_addr[15], 0x53);
+	cr_assert_eq(b[0].dual_stack, 0);
+}
+
+TEST(resolve, udp_any_is_dual_stack)
+{
+	struct addr_bound b[4];
+	int calls = gai_calls;
+	cr_assert_eq(resolve("udp://*:7", b, 4, NULL), 1);
+	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&b[0].ss;
+	cr_assert_eq(a->sin6_family, AF_INET6);
+	cr_assert_eq(b[0].len, sizeof(struct sockaddr_in6));
+	cr_assert_eq(ntohs(a->sin6_port), 7);
+	cr_assert(IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr));
+	cr_assert_eq(b[0].dual_stack, 1);
+	cr_assert_eq(gai_calls, calls, "a star needs no lookup");
+}
+
+/* A udp:// name is looked up for datagram sockets and a tcp:// one for
+ * stream sockets (the hints carry the spec's socket type), numerically for
+ * the port, and for binding. */
+TEST(resolve, names_use_the_spec_socktype)
+{
+	static const struct {
+		const char *text;
+		int socktype;
+	} cases[] = {{"udp://localhost:53", SOCK_DGRAM}, {"tcp://localhost:80", SOCK_STREAM},
+	             {"udp://127.0.0.1:9", SOCK_DGRAM}, {"tcp://[::1]:9", SOCK_STREAM}};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct addr_bound b[8];
+		const char *why = NULL;
+		int calls = gai_calls;
+		gai_last_socktype = -1;
+		int n = resolve(cases[i].text, b, 8, &why);
+		cr_assert_geq(n, 1, "%s: %s", cases[i].text, why ? why : "");
+		cr_assert_eq(gai_calls, calls + 1, "%s: getaddrinfo called %d times", cases[i].text, gai_calls - calls);
+		cr_assert_eq(gai_last_socktype, cases[i].socktype, "%s: looked up with socktype %d", cases[i].text,
+		             gai_last_socktype);
+		cr_assert(gai_last_flags & AI_PASSIVE, "%s", cases[i].text);
+		cr_assert(gai_last_flags & AI_NUMERICSERV, "%s", cases[i].text);
+	}
+}
+
+TEST(resolve, udp_localhost)
+{
+	struct addr_bound b[8];
+	const char *why = NULL;
+	int n = resolve("udp://localhost:13", b, 8, &why);
+	cr_assert_geq(n, 1, "localhost did not resolve for udp: %s", why ? why : "");
+	bool v4 = false;
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(b[i].dual_stack, 0);
+		cr_assert(b[i].ss.ss_family == AF_INET || b[i].ss.ss_family == AF_INET6);
+		if (b[i].ss.ss_family == AF_INET) {
+			const struct sockaddr_in *a = (const struct sockaddr_in *)&b[i].ss;
+			cr_assert_eq(ntohs(a->sin_port), 13);
+			v4 |= ntohl(a->sin_addr.s_addr) == INADDR_LOOPBACK;
+		} else {
+			cr_assert_eq(ntohs(((const struct sockaddr_in6 *)&b[i].ss)->sin6_port), 13);
+		}
+		for (int j = 0; j < i; j++)
+			cr_assert(b[i].len != b[j].len || memcmp(&b[i].ss, &b[j].ss, b[i].len) != 0,
+			          "result %d repeats result %d", i, j);
+	}
+	cr_assert(v4, "localhost did not give 127.0.0.1");
+	/* The same addresses as for tcp:// (only the socket type differs). */
+	struct addr_bound t[8];
+	cr_assert_eq(resolve("tcp://localhost:13", t, 8, &why), n);
+	for (int i = 0; i < n; i++)
+		cr_assert(t[i].len == b[i].len && memcmp(&t[i].ss, &b[i].ss, b[i].len) == 0, "result %d differs", i);
+}
+
+TEST(resolve, udp_unresolvable_name)
+{
+	struct addr_bound b[4];
+	const char *why = NULL;
+	cr_assert_eq(resolve("udp://no-such-host.invalid:53", b, 4, &why), -ENOENT);
+	cr_assert(why && *why, "no reason given");
+}
+
+TEST(resolve, unix_datagram_and_seqpacket)
+{
+	static const char *const texts[] = {"unix-dgram:/run/dg.sock", "unix-seqpacket:/run/dg.sock"};
+	for (size_t i = 0; i < N_ELEMENTS(texts); i++) {
+		struct addr_bound b[2];
+		int calls = gai_calls;
+		cr_assert_eq(resolve(texts[i], b, 2, NULL), 1, "%s", texts[i]);
+		cr_assert_eq(gai_calls, calls, "unix addresses need no lookup");
+		const struct sockaddr_un *u = (const struct sockaddr_un *)&b[0].ss;
+		cr_assert_eq(u->sun_family, AF_UNIX);
+		cr_assert_str_eq(u->sun_path, "/run/dg.sock");
+		cr_assert_eq(b[0].len, offsetof(struct sockaddr_un, sun_path) + strlen("/run/dg.sock") + 1);
+		cr_assert_eq(b[0].dual_stack, 0);
+	}
+	struct addr_bound b[1];
+	cr_assert_eq(resolve("unix-dgram:@dg-name", b, 1, NULL), 1);
+	const struct sockaddr_un *u = (const struct sockaddr_un *)&b[0].ss;
+	cr_assert_eq(u->sun_path[0], '\0');
+	cr_assert(memcmp(u->sun_path + 1, "dg-name", 7) == 0);
+	cr_assert_eq(b[0].len, offsetof(struct sockaddr_un, sun_path) + 1 + 7);
+}
+
+TEST(resolve, unknown_kind)
+{
+	struct addr_spec s;
+	struct addr_bound b[1];
+	const char *why = NULL;
+	cr_assert_eq(addr_parse("udp://127.0.0.1:53", &s, NULL), 0);
+	s.kind = (enum addr_kind)99;
+	cr_assert_eq(addr_resolve(&s, b, 1, &why), -EINVAL);
+	cr_assert(why && *why);
+	/* max < 1 is refused for udp too. */
+	cr_assert_eq(addr_parse("udp://127.0.0.1:53", &s, NULL), 0);
+	why = NULL;
+	cr_assert_eq(addr_resolve(&s, b, 0, &why), -EINVAL);
+	cr_assert_not_null(why);
 }
 
 /* ===================== addr_format ===================== */
