@@ -4,18 +4,25 @@
 # A config may name paths under /run: -t only parses, it binds nothing.
 set -u
 srcdir=${TOP_SRCDIR:-.}
+HANDOFFD=${HANDOFFD:-./src/handoffd}
 fail=0
 for f in "$srcdir"/conf/handoffd.conf "$srcdir"/conf/examples/*.conf; do
-	if out=$("$HANDOFFD" -t -f "$f" 2>&1); then
+	# inetd.conf samples are checked the way handoffd --inetd reads them.
+	case $f in
+	*/inetd.conf) how=--inetd;;
+	*) how=-f;;
+	esac
+	if out=$("$HANDOFFD" -t "$how" "$f" 2>&1); then
 		echo "ok: $f"
 	else
 		echo "FAIL: $f: $out"
 		fail=1
 	fi
 done
-# Every key config.c accepts is documented in handoffd.conf(5).
+# Every key config.c accepts has its own entry in handoffd.conf(5):
+# a line starting .BI "KEY" " = " (or .B KEY for a key listed alone).
 for k in $(grep -o 'strcmp(k, "[a-z_]*")' "$srcdir"/src/daemon/config.c | sed 's/.*"\(.*\)")/\1/'); do
-	if grep -q "$k" "$srcdir"/man/handoffd.conf.5; then
+	if grep -q -e "^\.BI $k \" = \"" -e "^\.B $k\$" "$srcdir"/man/handoffd.conf.5; then
 		echo "ok: key $k documented"
 	else
 		echo "FAIL: key $k is not in man/handoffd.conf.5"
