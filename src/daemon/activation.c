@@ -211,6 +211,20 @@ int activation_claim_name(struct activation *a, const char *name, int socktype)
 	return -1;
 }
 
+int activation_claim_prefix(struct activation *a, const char *prefix, char *name)
+{
+	if (!a)
+		return -1;
+	for (int i = 0; i < a->n; i++) {
+		struct activation_fd *f = &a->v[i];
+		if (f->fd >= 0 && strncmp(f->name, prefix, strlen(prefix)) == 0) {
+			memcpy(name, f->name, sizeof(f->name));
+			return claim(f);
+		}
+	}
+	return -1;
+}
+
 void activation_close_unused(struct activation *a)
 {
 	if (!a)

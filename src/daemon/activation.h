@@ -54,6 +54,10 @@ int activation_claim(struct activation *a, const char *svcname, const struct soc
 /* A passed socket by name and type (e.g. the control socket), or -1. */
 int activation_claim_name(struct activation *a, const char *name, int socktype);
 
+/* The next passed socket whose name starts with prefix (its name copied to
+ * name, size ACTIVATION_NAME_MAX + 1), or -1. */
+int activation_claim_prefix(struct activation *a, const char *prefix, char *name);
+
 /* Close every passed socket nothing claimed, logging each. */
 void activation_close_unused(struct activation *a);
 

@@ -17,6 +17,7 @@
 #include "listener.h"
 #include "log.h"
 #include "registry.h"
+#include "sdnotify.h"
 #include "service.h"
 #include "upgrade.h"
 
@@ -828,6 +829,8 @@ listening:
 	hd->ctl_poll.data = hd;
 	hd->ctl_fd = fd;
 	snprintf(hd->ctl_path, sizeof(hd->ctl_path), "%s", path);
+	if (sdnotify_fdstore(fd, ACTIVATION_CONTROL_NAME) > 0) /* kept across restarts */
+		hd->fdstore_used = true;
 	ctl_update(hd);
 	return 0;
 }

@@ -57,6 +57,7 @@ struct conn {
 	bool counted;
 	struct srcent *src;
 	pid_t pid;           /* the program spawned for it (nowait), 0 if none */
+	uint64_t stored_id;  /* in systemd's fd store as "conn.SERVICE.ID" (a restart kept it), 0 if not */
 };
 TAILQ_HEAD(conn_q, conn);
 
@@ -79,6 +80,7 @@ struct listener {
 	bool shared;                    /* the socket itself goes to backends (listen mode, datagram) */
 	bool fresh;                     /* opened by this reload: backends do not have it yet */
 	bool adopted;                   /* passed in (LISTEN_FDS): its file is not ours to unlink */
+	char store_name[96];            /* its name in systemd's fd store ("svc.HASH") */
 };
 
 struct service {
@@ -192,6 +194,7 @@ struct hd {
 	uv_timer_t shutdown_timer;
 	uv_timer_t reap_timer;          /* drops broken control connections outside any iteration */
 	uv_timer_t limit_timer;         /* ends rate and spawn_rate pauses */
+	uv_timer_t watchdog_timer;      /* WATCHDOG=1 to systemd */
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr2;
 	bool fd_starved;                /* EMFILE/ENFILE: accepting paused */
 	bool shutting_down;
@@ -207,6 +210,7 @@ struct hd {
 	bool ctl_adopted;               /* the control socket was passed in: never unlink its file */
 	bool keep_socket_files;         /* handing over to a new handoffd: unlink no socket file */
 	bool handing_over;              /* an upgrade's new handoffd is ready: drain into it */
+	bool fdstore_used;              /* sockets went to systemd's fd store: keep their files at exit */
 	struct upgrade *upgrade;        /* upgrade.c: an upgrade in progress (old side) */
 	struct upgrade_in *upgrade_in;  /* upgrade.c: connections coming from the old handoffd */
 	char **argv;                    /* how we were started, for an upgrade */

@@ -18,6 +18,8 @@ void conn_free(struct conn *c)
 		return;
 	if (c->counted)
 		service_conn_closed(c->svc, c);
+	if (c->stored_id)
+		service_conn_delivered(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);

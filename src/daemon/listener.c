@@ -170,6 +170,13 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 	l->index = idx;
 	l->socktype = type;
 	snprintf(l->text, sizeof(l->text), "%s", cl->text);
+	/* A stable name for systemd's fd store: the service and a hash of the
+	 * address text and index (':' is not allowed in those names). */
+	uint64_t hsh = 1469598103934665603ULL;
+	for (const char *q = cl->text; *q; q++)
+		hsh = (hsh ^ (uint8_t)*q) * 1099511628211ULL;
+	hsh = (hsh ^ (uint64_t)idx) * 1099511628211ULL;
+	snprintf(l->store_name, sizeof(l->store_name), "%s.%016llx", cs->name, (unsigned long long)hsh);
 
 	fd = activation_claim(hd->activation, cs->name, (const struct sockaddr *)&ab->ss, ab->len, type);
 	if (fd >= 0) {

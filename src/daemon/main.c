@@ -52,6 +52,12 @@ static void on_sweep(uv_timer_t *t)
 	ctl_sweep(t->data);
 }
 
+static void on_watchdog(uv_timer_t *t)
+{
+	(void)t;
+	sdnotify_watchdog();
+}
+
 int hd_reload(struct hd *hd, char *err, size_t errlen)
 {
 	struct config *nc = NULL;
@@ -96,6 +102,8 @@ static void finish(struct hd *hd)
 	if (hd->finishing)
 		return;
 	hd->finishing = true;
+	if (hd->fdstore_used)
+		hd->keep_socket_files = true;
 	struct service *svc;
 	TAILQ_FOREACH(svc, &hd->services, link) {
 		lost += svc->npending;
@@ -103,11 +111,15 @@ static void finish(struct hd *hd)
 		TAILQ_FOREACH(b, &svc->backends, link)
 			lost += b->nunacked + b->nqueued;
 	}
-	if (lost)
-		log_warning("exiting with %u connection%s no backend acknowledged; their clients are closed", lost,
-		            lost == 1 ? "" : "s");
 	upgrade_close(hd);
-	ctl_close(hd);
+	ctl_close(hd); /* what backends had not acknowledged is pending again */
+	unsigned stored = service_store_pending(hd);
+	if (stored)
+		log_notice("kept %u waiting connection%s in systemd's fd store for the next handoffd", stored,
+		           stored == 1 ? "" : "s");
+	if (lost > stored)
+		log_warning("exiting with %u connection%s no backend acknowledged; their clients are closed",
+		            lost - stored, lost - stored == 1 ? "" : "s");
 	builtin_close_all(hd);
 	service_free_all(hd);
 	spawn_close(hd);
@@ -116,6 +128,7 @@ static void finish(struct hd *hd)
 	uv_close((uv_handle_t *)&hd->starve_timer, NULL);
 	uv_close((uv_handle_t *)&hd->shutdown_timer, NULL);
 	uv_close((uv_handle_t *)&hd->reap_timer, NULL);
+	uv_close((uv_handle_t *)&hd->watchdog_timer, NULL);
 	uv_close((uv_handle_t *)&hd->flush_check, NULL);
 	uv_close((uv_handle_t *)&hd->sig_hup, NULL);
 	uv_close((uv_handle_t *)&hd->sig_term, NULL);
@@ -181,6 +194,9 @@ void hd_stop(struct hd *hd)
 		return;
 	sdnotify_stopping();
 	hd->shutting_down = true;
+	/* systemd keeps our sockets for the next start: their files must stay. */
+	if (hd->fdstore_used)
+		hd->keep_socket_files = true;
 	/* Close the listeners: connections stop arriving. */
 	struct listener *l;
 	while ((l = TAILQ_FIRST(&hd->listeners)) != NULL) {
@@ -387,6 +403,7 @@ int main(int argc, char **argv)
 	uv_timer_init(&loop, &hd.starve_timer);
 	uv_timer_init(&loop, &hd.shutdown_timer);
 	uv_timer_init(&loop, &hd.reap_timer);
+	uv_timer_init(&loop, &hd.watchdog_timer);
 	ctl_init(&hd);
 	service_init(&hd);
 	/* Builtins and children need their state before any service runs. */
@@ -434,6 +451,13 @@ int main(int argc, char **argv)
 		hd.exit_code = EXIT_STARTUP;
 		goto out;
 	}
+	/* Connections a previous handoffd left in systemd's fd store. */
+	char stored_name[ACTIVATION_NAME_MAX + 1];
+	unsigned nstored = 0;
+	for (int fd; (fd = activation_claim_prefix(hd.activation, "conn.", stored_name)) >= 0; nstored++)
+		service_import_stored(&hd, fd, stored_name);
+	if (nstored)
+		log_notice("took %u waiting connection%s from systemd's fd store", nstored, nstored == 1 ? "" : "s");
 	/* A previous handoffd handing over to us (upgrade.c). */
 	int upgrade_fd = activation_claim_name(hd.activation, UPGRADE_FD_NAME, SOCK_SEQPACKET);
 	/* Passed sockets no listener wanted: said and closed. */
@@ -452,6 +476,13 @@ int main(int argc, char **argv)
 	uv_signal_start(&hd.sig_int, on_signal, SIGINT);
 	uv_signal_start(&hd.sig_usr2, on_signal, SIGUSR2);
 	uv_timer_start(&hd.sweep_timer, on_sweep, sweep_interval(hd.cfg), sweep_interval(hd.cfg));
+	/* systemd's watchdog: a keep-alive at half the interval it wants. */
+	unsigned long long wd = sdnotify_watchdog_usec();
+	if (wd) {
+		uint64_t every = wd / 2000 ? wd / 2000 : 1;
+		uv_timer_start(&hd.watchdog_timer, on_watchdog, every, every);
+		log_info("systemd watchdog: keep-alive every %llu ms", (unsigned long long)every);
+	}
 
 	unsigned nl = 0;
 	struct listener *l;

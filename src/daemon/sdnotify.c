@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -39,4 +40,29 @@ void sdnotify_status(const char *fmt, ...)
 void sdnotify_mainpid(pid_t pid)
 {
 	sd_notifyf(0, "MAINPID=%d", (int)pid);
+}
+
+int sdnotify_fdstore(int fd, const char *name)
+{
+	char msg[320];
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	return sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+}
+
+int sdnotify_fdstore_remove(const char *name)
+{
+	return sd_notifyf(0, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+}
+
+unsigned long long sdnotify_watchdog_usec(void)
+{
+	uint64_t usec = 0;
+	if (sd_watchdog_enabled(0, &usec) <= 0)
+		return 0;
+	return (unsigned long long)usec;
+}
+
+void sdnotify_watchdog(void)
+{
+	sd_notify(0, "WATCHDOG=1");
 }

@@ -14,4 +14,16 @@ void sdnotify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
  * it; with NotifyAccess=main only it may). */
 void sdnotify_mainpid(pid_t pid);
 
+/* systemd's fd store (FileDescriptorStoreMax=): keep fd under name across
+ * restarts (FDSTORE=1, FDNAME=name), or drop every fd of that name
+ * (FDSTOREREMOVE=1). Return > 0 when sent, 0 without $NOTIFY_SOCKET,
+ * -errno on failure (nothing is logged: the caller knows the context). */
+int sdnotify_fdstore(int fd, const char *name);
+int sdnotify_fdstore_remove(const char *name);
+
+/* The watchdog interval systemd asked for (WATCHDOG_USEC, for this pid), in
+ * microseconds, or 0 when none; and the keep-alive (WATCHDOG=1). */
+unsigned long long sdnotify_watchdog_usec(void);
+void sdnotify_watchdog(void);
+
 #endif

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "registry.h"
 #include "service.h"
+#include "sdnotify.h"
 #include "spawn.h"
 
 #define SHARED_BATCH 32        /* datagrams or connections rejected per wake-up */
@@ -265,6 +266,7 @@ static void spawn_conn(struct service *svc, struct conn *c)
 		return;
 	}
 	/* The child has the connection; our copy goes, the record stays. */
+	service_conn_delivered(c);
 	close(c->fd);
 	c->fd = -1;
 	c->pid = pid;
@@ -757,6 +759,7 @@ int service_apply(struct hd *hd, struct config *nc, char *err, size_t errlen)
 		if (!l->mark) {
 			TAILQ_REMOVE(&hd->listeners, l, link);
 			log_info("closed listener %s", l->display);
+			sdnotify_fdstore_remove(l->store_name);
 			listener_close(l);
 		}
 	}
@@ -765,6 +768,9 @@ int service_apply(struct hd *hd, struct config *nc, char *err, size_t errlen)
 		svc = service_find(hd, pl[i].svc_name);
 		if (pl[i].fresh) {
 			TAILQ_INSERT_TAIL(&hd->listeners, l, link);
+			/* Kept open by systemd across a restart (FileDescriptorStoreMax). */
+			if (sdnotify_fdstore(l->fd, l->store_name) > 0)
+				hd->fdstore_used = true;
 			log_info("listening on %s for '%s'%s", l->display, pl[i].svc_name,
 			         l->adopted ? " (socket passed in)" : "");
 		}
@@ -826,4 +832,96 @@ void service_free_all(struct hd *hd)
 	}
 	while ((svc = TAILQ_FIRST(&hd->services)) != NULL)
 		service_retire(svc);
+}
+
+/* ---- systemd's fd store: waiting connections across a restart ---- */
+
+#define CONN_STORE_PREFIX "conn."
+
+static void conn_store_name(const char *svc, uint64_t id, char *buf, size_t size)
+{
+	snprintf(buf, size, CONN_STORE_PREFIX "%s.%llu", svc, (unsigned long long)id);
+}
+
+unsigned service_store_pending(struct hd *hd)
+{
+	unsigned n = 0;
+	struct service *svc;
+	TAILQ_FOREACH(svc, &hd->services, link) {
+		struct conn *c;
+		TAILQ_FOREACH(c, &svc->pending, link) {
+			char name[128];
+			uint64_t id = c->stored_id ? c->stored_id : c->id;
+			conn_store_name(svc->name, id, name, sizeof(name));
+			if (c->stored_id || sdnotify_fdstore(c->fd, name) > 0)
+				n++;
+		}
+	}
+	return n;
+}
+
+void service_conn_delivered(struct conn *c)
+{
+	if (!c->stored_id)
+		return;
+	char name[128];
+	conn_store_name(c->svc->name, c->stored_id, name, sizeof(name));
+	sdnotify_fdstore_remove(name);
+	c->stored_id = 0;
+}
+
+bool service_import_stored(struct hd *hd, int fd, const char *name)
+{
+	if (strncmp(name, CONN_STORE_PREFIX, strlen(CONN_STORE_PREFIX)) != 0)
+		return false;
+	const char *p = name + strlen(CONN_STORE_PREFIX);
+	const char *dot = strrchr(p, '.');
+	char svcname[PROTO_MAX_NAME + 1];
+	unsigned long long id = 0;
+	if (!dot || (size_t)(dot - p) > PROTO_MAX_NAME || sscanf(dot + 1, "%llu", &id) != 1 || id == 0) {
+		log_warning("fd store: '%s' is not a connection name; closing it", name);
+		sdnotify_fdstore_remove(name);
+		close(fd);
+		return true;
+	}
+	memcpy(svcname, p, (size_t)(dot - p));
+	svcname[dot - p] = '\0';
+	struct service *svc = service_find(hd, svcname);
+	struct conn *c = svc ? calloc(1, sizeof(*c)) : NULL;
+	if (!c) {
+		log_warning("fd store: a waiting connection of service '%s', which %s: closing it", svcname,
+		            svc ? "cannot be taken (out of memory)" : "this configuration lacks");
+		sdnotify_fdstore_remove(name);
+		close(fd);
+		return true;
+	}
+	c->fd = fd;
+	c->svc = svc;
+	c->id = ++hd->next_conn_id;
+	c->stored_id = id;
+	c->peer_len = sizeof(c->peer);
+	if (getpeername(fd, (struct sockaddr *)&c->peer, &c->peer_len) < 0 || c->peer_len <= sizeof(sa_family_t))
+		c->peer_len = 0;
+	c->local_len = sizeof(c->local);
+	if (getsockname(fd, (struct sockaddr *)&c->local, &c->local_len) < 0)
+		c->local_len = 0;
+	int st = SOCK_STREAM;
+	socklen_t sl = sizeof(st);
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &st, &sl);
+	c->socktype = st;
+	if (c->local.ss_family == AF_UNIX) {
+		struct ucred uc;
+		socklen_t ul = sizeof(uc);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0) {
+			c->has_cred = true;
+			c->cred_pid = uc.pid;
+			c->cred_uid = uc.uid;
+			c->cred_gid = uc.gid;
+		}
+	}
+	svc->accepted++;
+	c->counted = true;
+	svc->live++;
+	dispatch_conn(c, false);
+	return true;
 }

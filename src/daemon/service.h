@@ -54,6 +54,19 @@ int service_send_sockets(struct backend *b, bool fresh_only);
 /* "accept", "listen", "builtin echo", "accept, exec /usr/sbin/x"... */
 void service_mode_text(const struct service *svc, char *buf, size_t size);
 
+/* Exiting with connections no backend took: put them in systemd's fd
+ * store (FDSTORE=1, FDNAME=conn.SERVICE.ID) so the next handoffd delivers
+ * them. Returns how many are kept there (0 without systemd). */
+unsigned service_store_pending(struct hd *hd);
+
+/* At start-up: a passed fd named conn.SERVICE.ID is such a connection;
+ * queue it for its service. Returns false when name is not one. Takes fd. */
+bool service_import_stored(struct hd *hd, int fd, const char *name);
+
+/* c reached a backend for good: a stored connection leaves the fd store
+ * (FDSTOREREMOVE), so a client never hangs on a socket nobody serves. */
+void service_conn_delivered(struct conn *c);
+
 /* Start the timer that ends rate and spawn_rate pauses (once, at start-up). */
 void service_init(struct hd *hd);
 
