@@ -19,10 +19,25 @@ int log_get_level(void);
 /* Parse "error|warning|notice|info|debug"; returns level or -1. */
 int log_level_parse(const char *s);
 
+/* Where lines go from now on (enum log_target); AUTO is resolved here. */
+void log_set_target(int target);
+
+/* Structured fields for the journal (HANDOFF_SERVICE, HANDOFF_PEER,
+ * HANDOFF_BACKEND_PID, HANDOFF_BACKEND_UID); other targets print the line
+ * as usual. NULL / 0 fields are left out. */
+struct log_fields {
+	const char *service;
+	const char *peer;
+	long backend_pid;
+	long backend_uid; /* -1 = none */
+};
+void log_with(int level, const struct log_fields *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, but for messages a peer can trigger repeatedly: at most
  * LOG_BURST per second; the count of suppressed ones is logged later. */
 void log_peer(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_peer_with(int level, const struct log_fields *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)

@@ -84,6 +84,7 @@ int hd_reload(struct hd *hd, char *err, size_t errlen)
 	}
 	hd->reloads++;
 	log_set_level(opt_debug ? LOG_LVL_DEBUG : hd->cfg->log_level);
+	log_set_target(hd->cfg->log_target);
 	uv_timer_start(&hd->sweep_timer, on_sweep, sweep_interval(hd->cfg), sweep_interval(hd->cfg));
 	log_notice("configuration reloaded from %s", hd->config_path);
 	sdnotify_ready();
@@ -360,6 +361,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(opt_debug ? LOG_LVL_DEBUG : cfg->log_level);
+	log_set_target(cfg->log_target);
 	signal(SIGPIPE, SIG_IGN);
 
 	static struct hd hd; /* the one context; static only to live past main's frame for libuv */

@@ -131,8 +131,9 @@ void registry_register(struct ctlconn *cc, const struct proto_msg *m)
 	}
 	if (!policy_may_serve(svc->cfg, &cc->id)) {
 		svc->refused++;
-		log_peer(LOG_LVL_WARNING, "refused registration: %s for service '%s': not allowed by %s", cc->who,
-		         name, svc->cfg->has_allow ? "allow_users/allow_groups" : "policy (no allow key: root only)");
+		struct log_fields lf = {.service = name, .backend_pid = cc->id.pid, .backend_uid = (long)cc->id.uid};
+		log_peer_with(LOG_LVL_WARNING, &lf, "refused registration: %s for service '%s': not allowed by %s", cc->who,
+		         name, svc->cfg->has_allow ? "its allow_* keys" : "policy (no allow key: root only)");
 		snprintf(text, sizeof(text), "uid %u is not allowed to serve '%s'", (unsigned)cc->id.uid, name);
 		refuse(cc, m, PE_NOT_ALLOWED, name, text);
 		return;
@@ -174,8 +175,9 @@ void registry_register(struct ctlconn *cc, const struct proto_msg *m)
 	proto_put_u32(&out, PA_COUNT, nshared); /* SOCKET messages that follow at once */
 	if (ctl_send(cc, &out) < 0)
 		return; /* being dropped */
-	log_info("backend %llu registered for '%s': %s, capacity %u", (unsigned long long)b->id, name, cc->who,
-	         b->capacity);
+	struct log_fields lf = {.service = name, .backend_pid = cc->id.pid, .backend_uid = (long)cc->id.uid};
+	log_with(LOG_LVL_INFO, &lf, "backend %llu registered for '%s': %s, capacity %u", (unsigned long long)b->id,
+	         name, cc->who, b->capacity);
 	if (service_send_sockets(b, false) < 0)
 		return; /* being dropped */
 	registry_update_ready(b);
@@ -194,8 +196,9 @@ void registry_remove(struct backend *b)
 		svc->nready--;
 	TAILQ_REMOVE(&svc->backends, b, link);
 	svc->nbackends--;
-	log_info("backend %llu left '%s' (%s); %llu delivered", (unsigned long long)b->id, svc->name, b->cc->who,
-	         (unsigned long long)b->delivered);
+	struct log_fields lf = {.service = svc->name, .backend_pid = b->cc->id.pid, .backend_uid = (long)b->cc->id.uid};
+	log_with(LOG_LVL_INFO, &lf, "backend %llu left '%s' (%s); %llu delivered", (unsigned long long)b->id,
+	         svc->name, b->cc->who, (unsigned long long)b->delivered);
 	b->cc->backend = NULL;
 	free(b);
 	service_kick(svc);

@@ -2,9 +2,12 @@
 #include "autoconf.h"
 
 #include <stdarg.h>
+#include <string.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/uio.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
 #include <time.h>
 
 #include "sdnotify.h"
@@ -65,4 +68,29 @@ unsigned long long sdnotify_watchdog_usec(void)
 void sdnotify_watchdog(void)
 {
 	sd_notify(0, "WATCHDOG=1");
+}
+
+int sdnotify_journal(int priority, const char *msg, const char *service, const char *peer, long backend_pid,
+                     long backend_uid)
+{
+	char f[7][2200];
+	struct iovec iov[7];
+	int n = 0;
+	snprintf(f[n], sizeof(f[n]), "MESSAGE=%s", msg);
+	n++;
+	snprintf(f[n++], sizeof(f[0]), "PRIORITY=%d", priority);
+	snprintf(f[n++], sizeof(f[0]), "SYSLOG_IDENTIFIER=handoffd");
+	if (service)
+		snprintf(f[n++], sizeof(f[0]), "HANDOFF_SERVICE=%s", service);
+	if (peer)
+		snprintf(f[n++], sizeof(f[0]), "HANDOFF_PEER=%s", peer);
+	if (backend_pid > 0)
+		snprintf(f[n++], sizeof(f[0]), "HANDOFF_BACKEND_PID=%ld", backend_pid);
+	if (backend_uid >= 0)
+		snprintf(f[n++], sizeof(f[0]), "HANDOFF_BACKEND_UID=%ld", backend_uid);
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = f[i];
+		iov[i].iov_len = strlen(f[i]);
+	}
+	return sd_journal_sendv(iov, n);
 }

@@ -14,6 +14,12 @@ void sdnotify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
  * it; with NotifyAccess=main only it may). */
 void sdnotify_mainpid(pid_t pid);
 
+/* One journal entry: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER=handoffd and the
+ * structured fields given (NULL / 0 / -1: left out). Returns >= 0, or -errno
+ * when the journal cannot be reached. */
+int sdnotify_journal(int priority, const char *msg, const char *service, const char *peer, long backend_pid,
+                     long backend_uid);
+
 /* systemd's fd store (FileDescriptorStoreMax=): keep fd under name across
  * restarts (FDSTORE=1, FDNAME=name), or drop every fd of that name
  * (FDSTOREREMOVE=1). Return > 0 when sent, 0 without $NOTIFY_SOCKET,

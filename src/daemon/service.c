@@ -54,11 +54,13 @@ static void refuse_note(struct service *svc, const struct sockaddr *sa, socklen_
 			snprintf(peer, sizeof(peer), "pid %d uid %u", (int)pid, (unsigned)uid);
 		else
 			addr_format(sa, len, peer, sizeof(peer));
+		struct log_fields lf = {.service = svc->name, .peer = peer, .backend_uid = -1};
 		if (svc->refusals_unlogged)
-			log_notice("service '%s': refused connection from %s: %s (%u more refused since the last message)",
-			           svc->name, peer, why, svc->refusals_unlogged);
+			log_with(LOG_LVL_NOTICE, &lf,
+			         "service '%s': refused connection from %s: %s (%u more refused since the last message)",
+			         svc->name, peer, why, svc->refusals_unlogged);
 		else
-			log_notice("service '%s': refused connection from %s: %s", svc->name, peer, why);
+			log_with(LOG_LVL_NOTICE, &lf, "service '%s': refused connection from %s: %s", svc->name, peer, why);
 		svc->refusal_log_ms = now;
 		svc->refusals_unlogged = 0;
 	} else {
