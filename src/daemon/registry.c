@@ -21,6 +21,35 @@
 #define SO_PEERPIDFD 77
 #endif
 
+static bool pid_alive(int pidfd);
+
+static void read_cgroup(pid_t pid, int pidfd, char *buf, size_t size)
+{
+	char path[64], data[1024];
+	buf[0] = '\0';
+	if (pidfd < 0 || pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, data, sizeof(data) - 1);
+	close(fd);
+	if (n <= 0 || !pid_alive(pidfd))
+		return;
+	data[n] = '\0';
+	/* cgroup v2: the "0::PATH" line. */
+	for (char *line = data, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strncmp(line, "0::", 3) == 0 && line[3] == '/' && strlen(line + 3) < size) {
+			memcpy(buf, line + 3, strlen(line + 3) + 1);
+			return;
+		}
+	}
+}
+
 int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd)
 {
 	struct ucred uc;
@@ -58,6 +87,21 @@ int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd)
 			fcntl(pidfd, F_SETFD, fl | FD_CLOEXEC);
 		*ret_pidfd = pidfd;
 	}
+
+	/* The LSM label, where an LSM gives one. */
+	len = sizeof(ret->label) - 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERSEC, ret->label, &len) == 0 && len < sizeof(ret->label))
+		ret->label[len] = '\0';
+	else
+		ret->label[0] = '\0';
+
+	/* The cgroup (and so the systemd unit) from /proc: a short procfs read,
+	 * once per control connection. Only trusted if the pidfd says the
+	 * process is still the one that connected (no pid reuse in between);
+	 * without a pidfd it is not trusted at all. */
+	read_cgroup(ret->pid, pidfd, ret->cgroup, sizeof(ret->cgroup));
+	if (!ret->cgroup[0] || policy_unit_from_cgroup(ret->cgroup, ret->unit, sizeof(ret->unit)) < 0)
+		ret->unit[0] = '\0';
 	return 0;
 }
 

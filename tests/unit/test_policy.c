@@ -11,11 +11,41 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "config.h"
 #include "policy.h"
+#include "registry.h"
 
 /* TEST(): criterion Test() with an fd leak check around the body. */
 #include "unit.h"
+
+/* registry.c comes with the rest of the daemon; main.c's part of the
+ * context is not needed here. */
+uint64_t hd_now_ms(struct hd *hd)
+{
+	(void)hd;
+	return 0;
+}
+
+int hd_reload(struct hd *hd, char *err, size_t errlen)
+{
+	(void)hd;
+	snprintf(err, errlen, "no reload in unit tests");
+	return -ENOTSUP;
+}
+
+void hd_shutdown_check(struct hd *hd)
+{
+	(void)hd;
+}
+
+void hd_stop(struct hd *hd)
+{
+	(void)hd;
+}
 
 /* ---- helpers ---- */
 
@@ -253,4 +283,132 @@ TEST(group, membership)
 	struct peer_ident none = peer(1000, 100, 0);
 	cr_assert(policy_in_group(&none, 100));
 	cr_assert(!policy_in_group(&none, 0));
+}
+
+/* ===================== units, cgroups, labels (issue 4) ===================== */
+
+TEST(unit, from_cgroup_paths)
+{
+	static const struct {
+		const char *path, *unit; /* NULL: none */
+	} cases[] = {
+		{"/system.slice/nginx.service", "nginx.service"},
+		{"/system.slice/nginx.service/worker", "nginx.service"},
+		{"/system.slice/system-getty.slice/getty@tty1.service", "getty@tty1.service"},
+		{"/user.slice/user-1000.slice/session-3.scope", "session-3.scope"},
+		{"/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", "user@1000.service"},
+		{"/init.scope", "init.scope"},
+		{"/machine.slice/libpod-0123abcd.scope/container", "libpod-0123abcd.scope"},
+		{"/system.slice/docker-0123abcd.scope", "docker-0123abcd.scope"},
+		{"/", NULL},
+		{"/system.slice", NULL},
+		{"/kubepods/besteffort/pod1/abc", NULL},
+		{"", NULL},
+		{"/.service", NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char buf[128] = "x";
+		int rc = policy_unit_from_cgroup(cases[i].path, buf, sizeof(buf));
+		if (cases[i].unit) {
+			cr_assert_eq(rc, 0, "%s", cases[i].path);
+			cr_assert_str_eq(buf, cases[i].unit, "%s", cases[i].path);
+		} else {
+			cr_assert_eq(rc, -ENOENT, "%s gave %s", cases[i].path, buf);
+		}
+	}
+	char tiny[4];
+	cr_assert_eq(policy_unit_from_cgroup("/system.slice/nginx.service", tiny, sizeof(tiny)), -ENOENT);
+}
+
+TEST(unit, cgroup_prefix_at_a_slash)
+{
+	cr_assert(policy_cgroup_under("/system.slice/web", "/system.slice/web"));
+	cr_assert(policy_cgroup_under("/system.slice/web/worker", "/system.slice/web"));
+	cr_assert(policy_cgroup_under("/system.slice/web/worker", "/system.slice/web/"));
+	cr_assert(!policy_cgroup_under("/system.slice/webby", "/system.slice/web"));
+	cr_assert(!policy_cgroup_under("/system.slice", "/system.slice/web"));
+	cr_assert(policy_cgroup_under("/anything", "/"));
+}
+
+TEST(serve, units_cgroups_labels)
+{
+	struct config *c = load("[service web]\nlisten = tcp://127.0.0.1:1\n"
+	                        "allow_units = web.service, api@1.service\n"
+	                        "allow_cgroups = /machine.slice/libpod-ab.scope\n"
+	                        "allow_labels = system_u:system_r:httpd_t:s0\n");
+	const struct cfg_service *s = config_find_service(c, "web");
+	cr_assert(s->has_allow);
+	struct peer_ident p = peer(1000, 1000, 0);
+	cr_assert(!policy_may_serve(s, &p), "nothing known: no match");
+	snprintf(p.unit, sizeof(p.unit), "web.service");
+	cr_assert(policy_may_serve(s, &p));
+	snprintf(p.unit, sizeof(p.unit), "web2.service");
+	cr_assert(!policy_may_serve(s, &p));
+	snprintf(p.unit, sizeof(p.unit), "api@1.service");
+	cr_assert(policy_may_serve(s, &p));
+	p.unit[0] = '\0';
+	snprintf(p.cgroup, sizeof(p.cgroup), "/machine.slice/libpod-ab.scope/container");
+	cr_assert(policy_may_serve(s, &p));
+	snprintf(p.cgroup, sizeof(p.cgroup), "/machine.slice/libpod-abc.scope");
+	cr_assert(!policy_may_serve(s, &p), "prefix stops at a '/'");
+	p.cgroup[0] = '\0';
+	snprintf(p.label, sizeof(p.label), "system_u:system_r:httpd_t:s0");
+	cr_assert(policy_may_serve(s, &p));
+	snprintf(p.label, sizeof(p.label), "system_u:system_r:httpd_t:s1");
+	cr_assert(!policy_may_serve(s, &p));
+	config_free(c);
+}
+
+TEST(serve, bad_unit_and_cgroup_values)
+{
+	struct config *c = NULL;
+	char err[1024];
+	cr_assert_eq(config_load_string("[service web]\nlisten = tcp://127.0.0.1:1\nallow_units = nginx\n", "t.conf", &c,
+	                                err, sizeof(err)),
+	             -EINVAL);
+	cr_assert(strstr(err, "t.conf:3: allow_units: 'nginx' is not a unit name"), "%s", err);
+	cr_assert_eq(config_load_string("[service web]\nlisten = tcp://127.0.0.1:1\nallow_cgroups = system.slice\n",
+	                                "t.conf", &c, err, sizeof(err)),
+	             -EINVAL);
+	cr_assert(strstr(err, "t.conf:3: allow_cgroups: 'system.slice' must be an absolute cgroup path"), "%s", err);
+}
+
+TEST(identity, own_cgroup_through_a_socketpair)
+{
+	/* What this machine can show: our own cgroup and unit, read the way
+	 * handoffd reads a peer's. */
+	char self[1024] = "";
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	if (f) {
+		char line[1024];
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "0::", 3) == 0) {
+				line[strcspn(line, "\n")] = '\0';
+				snprintf(self, sizeof(self), "%s", line + 3);
+			}
+		fclose(f);
+	}
+	if (!self[0])
+		cr_skip_test("no cgroup v2 line in /proc/self/cgroup on this machine");
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	struct peer_ident id;
+	int pidfd = -1;
+	cr_assert_eq(registry_read_identity(sv[0], &id, &pidfd), 0);
+	bool have_pidfd = pidfd >= 0;
+	if (pidfd >= 0)
+		close(pidfd);
+	close(sv[0]);
+	close(sv[1]);
+	cr_assert_eq(id.pid, getpid());
+	if (!have_pidfd) {
+		cr_assert_str_eq(id.cgroup, "", "no pidfd: the cgroup is not trusted");
+		cr_skip_test("kernel without SO_PEERPIDFD: cgroup not read");
+	}
+	cr_assert_str_eq(id.cgroup, self);
+	char unit[128];
+	if (policy_unit_from_cgroup(self, unit, sizeof(unit)) == 0)
+		cr_assert_str_eq(id.unit, unit);
+	else
+		cr_assert_str_eq(id.unit, "");
 }
