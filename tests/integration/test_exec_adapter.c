@@ -79,9 +79,9 @@ Test(adapter, caller_fds_do_not_reach_the_program, .timeout = 20)
 	int port = h_free_port(AF_INET);
 	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\nmode = listen\n", port);
 	h_start_daemon();
-	/* The adapter starts with fds 3, 7 and 40 open (not close-on-exec): a shell
+	/* The adapter starts with fds 3, 7 and 9 open (not close-on-exec): a shell
 	 * opens them and execs it. */
-	char *argv[] = {"/bin/sh", "-c", "exec 3</dev/null 7>/dev/null 40>/dev/null; exec \"$0\" \"$@\"", (char *)bin("HANDOFF_EXEC"),
+	char *argv[] = {"/bin/sh", "-c", "exec 3</dev/null 7>/dev/null 9>/dev/null; exec \"$0\" \"$@\"", (char *)bin("HANDOFF_EXEC"),
 	                "-s", h.ctl, "-S", "web", "--", (char *)bin("SDACTIVATED"), NULL};
 	struct h_proc *a = h_spawn("adapter", NULL, argv);
 	cr_assert(h_proc_wait_lines(a, "end", 1, H_DEADLINE_MS), "output:\n%s", a->out);
