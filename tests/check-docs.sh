@@ -42,4 +42,25 @@ if command -v groff >/dev/null 2>&1; then
 else
 	echo "groff not installed: man page rendering not checked"
 fi
+# The systemd units in contrib/systemd pass systemd-analyze verify (with
+# ExecStart pointing at the built daemon and the man pages they cite
+# findable), where the tool exists.
+if command -v systemd-analyze >/dev/null 2>&1 && command -v man >/dev/null 2>&1; then
+	tmp=$(mktemp -d)
+	mkdir -p "$tmp/man/man5" "$tmp/man/man8" "$tmp/units"
+	cp "$srcdir"/man/*.5 "$tmp/man/man5/"
+	cp "$srcdir"/man/*.8 "$tmp/man/man8/"
+	sed "s#/usr/sbin/handoffd#$HANDOFFD#" "$srcdir"/contrib/systemd/handoffd.service >"$tmp/units/handoffd.service"
+	cp "$srcdir"/contrib/systemd/handoffd.socket "$tmp/units/"
+	if out=$(cd "$tmp/units" && MANPATH="$tmp/man" systemd-analyze verify ./handoffd.service ./handoffd.socket 2>&1) &&
+	   [ -z "$out" ]; then
+		echo "ok: contrib/systemd units verify"
+	else
+		echo "FAIL: contrib/systemd units: $out"
+		fail=1
+	fi
+	rm -rf "$tmp"
+else
+	echo "systemd-analyze or man not installed: contrib/systemd units not verified"
+fi
 exit $fail
