@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 
 	/* If handoffd restarts or is upgraded, connect and register again by
 	 * ourselves (the library does it inside handoff_accept()). */
-	handoff_set_reconnect(h, 0);
+	handoff_set_reconnect(h, 10000); /* for at most 10 s */
 
 	/* 2. Register for the service. handoffd checks who we are (from the
 	 *    kernel, not from anything we say) against the service's
