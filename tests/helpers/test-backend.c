@@ -21,6 +21,7 @@
  *                     handoff_accept() again (deliveries pile up unacked)
  *   --no-done         never call handoff_done()
  *   --defer           handoff_done() with HANDOFF_DEFER
+ *   --reconnect       handoff_set_reconnect(h, 0): ride through handoffd restarts
  *   --batch N         handoff_set_batch(N): take up to N waiting connections
  *                     per acknowledgement
  *   --drain-on-sigterm  SIGTERM calls handoff_drain(); exit 0 once drained
@@ -96,7 +97,7 @@ static struct {
 	handoff_t *h;
 	const char *tag;
 	long hold, exit_after, stall_after;
-	bool no_done, defer, drain_on_term;
+	bool no_done, defer, drain_on_term, reconnect;
 	struct bconn **conns;
 	size_t nconns, cap;
 	long accepted, answered, held_total;
@@ -508,6 +509,7 @@ int main(int argc, char **argv)
 		{"stall-after", required_argument, NULL, 'z'},
 		{"no-done", no_argument, NULL, 'D'},
 		{"defer", no_argument, NULL, 'F'},
+		{"reconnect", no_argument, NULL, 'R'},
 		{"drain-on-sigterm", no_argument, NULL, 'T'},
 		{"batch", required_argument, NULL, 'B'},
 		{"listen-mode", no_argument, NULL, 'L'},
@@ -533,6 +535,7 @@ int main(int argc, char **argv)
 		case 'z': B.stall_after = num(optarg); break;
 		case 'D': B.no_done = true; break;
 		case 'F': B.defer = true; break;
+		case 'R': B.reconnect = true; break;
 		case 'T': B.drain_on_term = true; break;
 		case 'B': batch = num(optarg); break;
 		case 'L': B.listen_mode = true; break;
@@ -567,6 +570,8 @@ int main(int argc, char **argv)
 		printf("error: connect: code=%d %s\n", rc, handoff_strerror(rc));
 		return 2;
 	}
+	if (B.reconnect)
+		handoff_set_reconnect(B.h, 0);
 	rc = handoff_register(B.h, service, (unsigned)capacity);
 	if (rc < 0) {
 		printf("refused: code=%d %s: %s\n", rc, handoff_strerror(rc), handoff_last_error(B.h));
