@@ -87,6 +87,12 @@ int hd_reload(struct hd *hd, char *err, size_t errlen)
 	log_set_target(hd->cfg->log_target);
 	uv_timer_start(&hd->sweep_timer, on_sweep, sweep_interval(hd->cfg), sweep_interval(hd->cfg));
 	log_notice("configuration reloaded from %s", hd->config_path);
+	unsigned nl = 0;
+	struct listener *l;
+	TAILQ_FOREACH(l, &hd->listeners, link)
+		nl++;
+	sdnotify_status("%zu services, %u listeners, %llu reloads", hd->cfg->nservices, nl,
+	                (unsigned long long)hd->reloads);
 	sdnotify_ready();
 	return 0;
 }

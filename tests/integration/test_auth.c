@@ -132,3 +132,40 @@ Test(auth, unknown_service, .timeout = 15)
 	refused("nosuch", NULL, -5003, "nosuch");
 	h_finish();
 }
+
+/* What this machine can show of trust by cgroup and unit: the backend's
+ * cgroup, read by handoffd from /proc (a kernel fact, not a claim). */
+static bool own_cgroup(char *buf, size_t size)
+{
+	char *t = h_read_file("/proc/self/cgroup");
+	const char *p = t ? strstr(t, "0::") : NULL;
+	if (!p || (p != t && p[-1] != '\n')) {
+		free(t);
+		return false;
+	}
+	p += 3;
+	size_t n = strcspn(p, "\n");
+	snprintf(buf, size, "%.*s", (int)(n < size ? n : size - 1), p);
+	free(t);
+	return buf[0] == '/';
+}
+
+Test(auth, allow_cgroups_and_units, .timeout = 15)
+{
+	char cg[512];
+	if (!own_cgroup(cg, sizeof(cg)))
+		H_SKIP("no cgroup v2 path in /proc/self/cgroup on this machine");
+	int port = h_free_port(AF_INET);
+	/* The backend (nobody) is in our cgroup: allowed by allow_cgroups. */
+	h_config("[service cg]\nlisten = tcp://127.0.0.1:%d\nallow_cgroups = %s\n"
+	         "[service other]\nlisten = tcp://127.0.0.1:%d\nallow_cgroups = /handoffd-test-none.slice\n"
+	         "allow_units = handoffd-test-none.service\n",
+	         port, cg, h_free_port(AF_INET));
+	h_start_daemon();
+	struct h_cred nobody = h_nobody();
+	struct h_proc *b = h_backend("cg", 2, &nobody, NULL);
+	cr_assert(b->backend_id > 0);
+	/* Another cgroup and a unit it is not in: refused. */
+	refused("other", &nobody, -5004, "is not allowed to serve 'other'");
+	h_finish();
+}

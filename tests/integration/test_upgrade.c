@@ -188,18 +188,29 @@ Test(upgrade, socket_activation_and_notify, .timeout = 30)
 	struct h_clients cs;
 	h_clients_open(&cs, &a, 1);
 	char msg[512] = "";
-	bool ready = false;
+	bool ready = false, stored = false;
 	uint64_t end = h_now_ms() + H_DEADLINE_MS;
 	while (!ready && h_now_ms() < end) {
 		if (!h_readable(ns, 100))
 			continue;
-		ssize_t n = recv(ns, msg, sizeof(msg) - 1, 0);
+		/* FDSTORE messages carry an fd: take it and close it. */
+		char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+		struct iovec iov = {msg, sizeof(msg) - 1};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+		ssize_t n = recvmsg(ns, &mh, MSG_CMSG_CLOEXEC);
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
+					close(((int *)CMSG_DATA(c))[k]);
 		if (n > 0) {
 			msg[n] = '\0';
 			ready = strstr(msg, "READY=1") != NULL;
+			if (strstr(msg, "FDSTORE=1") && strstr(msg, "FDNAME=handoffd-control"))
+				stored = true;
 		}
 	}
 	cr_assert(ready, "no READY=1 on NOTIFY_SOCKET (last: '%s')", msg);
+	cr_assert(stored, "the control socket was not offered to the fd store");
 	char *log = h_read_file(d->log);
 	cr_assert(log && strstr(log, "(socket passed in)"), "the passed socket was not used:\n%s", log ? log : "");
 	cr_assert(log && strstr(log, "named 'stray'") && strstr(log, "matches no listener"), "%s", log ? log : "");
