@@ -57,6 +57,7 @@ enum mode { MODE_NONE, MODE_DIRECT, MODE_HANDOFF };
 struct options {
 	enum mode mode;
 	const char *addr;    /* --direct HOST:PORT */
+	bool listen;         /* --handoff with --listen: accept on handoffd's shared socket */
 	const char *service; /* --handoff SERVICE */
 	const char *socket;  /* --socket PATH (NULL: $HANDOFF_SOCKET or default) */
 	unsigned capacity;
@@ -86,7 +87,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: tinyserver --direct HOST:PORT [--workers N] [-v]\n"
-		"       tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer] [--batch N]\n"
+		"       tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer] [--batch N] [--listen]\n"
 		"                  [--workers N] [-v]\n");
 }
 
@@ -129,6 +130,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 		} else if (strcmp(a, "--defer") == 0) {
 			o->defer = true;
+			takes = false;
+		} else if (strcmp(a, "--listen") == 0) {
+			o->listen = true;
 			takes = false;
 		} else if (strcmp(a, "--batch") == 0 && v) {
 			if (parse_uint(v, 1, 256, &o->batch) < 0) {
@@ -293,6 +297,13 @@ static int worker_direct(int lfd, const struct options *o)
 			 * time, so it is reported like any other error.) */
 			if (errno == EINTR || errno == ECONNABORTED || errno == ENOBUFS || errno == ENOMEM)
 				continue;
+			/* handoffd's shared listening socket is non-blocking (the
+			 * flag is on the file description it shares with us). */
+			if (errno == EAGAIN) {
+				if (wait_readable(lfd) < 0)
+					return 1;
+				continue;
+			}
 			fprintf(stderr, "tinyserver[%d]: accept4: %s\n", getpid(), strerror(errno));
 			return 1;
 		}
@@ -330,6 +341,20 @@ static int worker_handoff(const struct options *o)
 
 	if (o->batch && (r = handoff_set_batch(h, o->batch)) < 0) {
 		fprintf(stderr, "tinyserver[%d]: handoff_set_batch: %s\n", getpid(), handoff_strerror(r));
+		goto out;
+	}
+	if (o->listen) {
+		/* mode = listen: the first thing handoffd sends is its listening
+		 * socket; from then on we accept exactly as in direct mode. */
+		struct handoff_conn c;
+		r = handoff_accept(h, &c, 0);
+		if (r < 0 || c.kind != HANDOFF_LISTENER) {
+			fprintf(stderr, "tinyserver[%d]: expected a listening socket from handoffd: %s\n", getpid(),
+			        r < 0 ? handoff_strerror(r) : "got something else");
+			goto out;
+		}
+		ret = worker_direct(c.fd, o);
+		close(c.fd);
 		goto out;
 	}
 	const int done_flags = o->defer ? HANDOFF_DEFER : 0;

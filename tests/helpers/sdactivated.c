@@ -11,8 +11,10 @@
  *   end
  *
  * Then each listening socket's connections get "sdactivated PID fd K\n" and
- * are closed; each datagram gets the same text back. Runs until SIGTERM
- * (exit 0). Exit 3 when LISTEN_PID is not ours (with the report).
+ * are closed; each datagram gets the same text back; a passed connection
+ * (systemd's Accept=yes) gets it once and the program exits. Runs until
+ * SIGTERM (exit 0), or until a passed socket fails. Exit 3 when LISTEN_PID
+ * is not ours (with the report).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -82,7 +84,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	struct pollfd p[64];
 	for (int i = 0; i < n; i++)
-		p[i] = (struct pollfd){.fd = 3 + i, .events = POLLIN};
+		p[i] = (struct pollfd){.fd = 3 + i, .events = POLLIN | POLLOUT * (!listening[i] && types[i] != SOCK_DGRAM)};
 	while (!stop) {
 		if (poll(p, (nfds_t)n, -1) < 0) {
 			if (errno == EINTR)
@@ -90,10 +92,18 @@ int main(void)
 			return 1;
 		}
 		for (int i = 0; i < n; i++) {
-			if (!(p[i].revents & POLLIN))
-				continue;
+			if (p[i].revents & (POLLERR | POLLNVAL))
+				return 1;
 			char msg[64];
 			int len = snprintf(msg, sizeof(msg), "sdactivated %d fd %d\n", (int)getpid(), 3 + i);
+			if (!listening[i] && types[i] != SOCK_DGRAM) {
+				/* A connection of its own: answer once and go. */
+				ssize_t w = send(3 + i, msg, (size_t)len, MSG_NOSIGNAL);
+				(void)w;
+				return 0;
+			}
+			if (!(p[i].revents & POLLIN))
+				continue;
 			if (listening[i]) {
 				int c = accept4(3 + i, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 				if (c >= 0) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -146,6 +147,8 @@ Test(adapter, real_systemd_socket_proxyd, .timeout = 20)
 
 Test(adapter, exec_activation_systemd, .timeout = 20)
 {
+	/* Programs handoffd leaves running become ours when it exits. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	int port = h_free_port(AF_INET), aport = h_free_port(AF_INET);
 	/* Accept=no style (listen mode) and Accept=yes style (accept mode). */
 	h_config("[service no]\nlisten = tcp://127.0.0.1:%d\nmode = listen\nexec = %s\nexec_user = root\n"
@@ -156,6 +159,11 @@ Test(adapter, exec_activation_systemd, .timeout = 20)
 	char buf[256];
 	ask(port, buf, sizeof(buf));
 	cr_assert(strstr(buf, "sdactivated ") && strstr(buf, "fd 3"), "listen mode: '%s'", buf);
+	/* handoffd leaves a wait-style program running when it exits (as
+	 * inetd does): the test stops it by its pid. */
+	long wpid = strtol(buf + strlen("sdactivated "), NULL, 10);
+	cr_assert(wpid > 0);
+	h_track("sdactivated-wait", (pid_t)wpid);
 	/* Accept=yes: fd 3 is the connection itself, not listening; the
 	 * program's report goes to handoffd's stderr (fd 1 and 2), and its
 	 * first check is LISTEN_PID. */
@@ -166,6 +174,8 @@ Test(adapter, exec_activation_systemd, .timeout = 20)
 	cr_assert(h_log_count("listen_pid_ok 1", NULL) >= 2, "LISTEN_PID wrong in a spawned program");
 	cr_assert(h_log_count("name 0 connection", NULL) >= 1);
 	cr_assert_eq(h_log_count("extra ", NULL), 0, "fds leaked into a spawned program");
+	/* It answers on the connection and exits. */
+	cr_assert(h_read_all(fd, buf, sizeof(buf), H_DEADLINE_MS) > 0 && strstr(buf, "fd 3"), "'%s'", buf);
 	close(fd);
 	h_finish();
 }
