@@ -155,7 +155,7 @@ Test(upgrade, waiting_connections_move_to_the_new_handoffd, .timeout = 40)
 	h_finish();
 }
 
-Test(upgrade, socket_activation_and_notify, .timeout = 30)
+Test(upgrade, socket_activation_notify_and_upgrade, .timeout = 40)
 {
 	const char *sa = "/usr/bin/systemd-socket-activate";
 	if (access(sa, X_OK) < 0)
@@ -169,14 +169,16 @@ Test(upgrade, socket_activation_and_notify, .timeout = 30)
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s", npath);
 	cr_assert_eq(bind(ns, (struct sockaddr *)&un, sizeof(un)), 0);
 	setenv("NOTIFY_SOCKET", npath, 1);
+	setenv("WATCHDOG_USEC", "400000", 1); /* keep-alives every 200 ms */
 	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\n", port);
 	char l1[64], l2[64];
 	snprintf(l1, sizeof(l1), "127.0.0.1:%d", port);
 	snprintf(l2, sizeof(l2), "127.0.0.1:%d", stray);
 	char *argv[] = {(char *)sa, "-l", l1, "-l", l2, "--fdname=web:stray", "-E", "NOTIFY_SOCKET",
-	                getenv("HANDOFFD"), "-f", h.conf, NULL};
+	                "-E", "WATCHDOG_USEC", getenv("HANDOFFD"), "-f", h.conf, NULL};
 	struct h_proc *d = h_spawn("activated", NULL, argv);
 	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
 	/* It listens first, and execs handoffd on the first connection. */
 	cr_assert(H_WAIT_UNTIL(({
 		char *t = h_read_file(d->log);
@@ -215,7 +217,7 @@ Test(upgrade, socket_activation_and_notify, .timeout = 30)
 	cr_assert(log && strstr(log, "(socket passed in)"), "the passed socket was not used:\n%s", log ? log : "");
 	cr_assert(log && strstr(log, "named 'stray'") && strstr(log, "matches no listener"), "%s", log ? log : "");
 	free(log);
-	h_backend("web", 4, NULL, NULL);
+	h_backend("web", 4, NULL, "--reconnect", NULL);
 	h_clients_run(&cs, H_DEADLINE_MS);
 	cr_assert_eq(h_clients_answered(&cs), 1);
 	h_clients_close(&cs);
@@ -236,8 +238,41 @@ Test(upgrade, socket_activation_and_notify, .timeout = 30)
 			again = true;
 	}
 	cr_assert(reloading && again, "reload notifications missing (last: '%s')", msg);
-	h_proc_kill(d, SIGTERM);
+
+	/* An upgrade under load, still under the same NOTIFY_SOCKET: nothing
+	 * refused, MAINPID= names the new process, the watchdog keeps going. */
+	old_pid = d->pid;
+	load(&a, 150, usr2_at_50);
 	int st = h_proc_wait_exit(d, H_DEADLINE_MS);
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "old handoffd: status %#x", st);
+	long npid = daemon_pid();
+	cr_assert(npid > 0 && npid != old_pid);
+	struct h_proc *nd = h_track("handoffd-new", (pid_t)npid);
+	bool mainpid = false, watchdog = false;
+	char want[64];
+	snprintf(want, sizeof(want), "MAINPID=%ld", npid);
+	end = h_now_ms() + H_DEADLINE_MS;
+	while (!(mainpid && watchdog) && h_now_ms() < end) {
+		if (!h_readable(ns, 100))
+			continue;
+		char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+		struct iovec iov = {msg, sizeof(msg) - 1};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+		ssize_t n = recvmsg(ns, &mh, MSG_CMSG_CLOEXEC);
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
+					close(((int *)CMSG_DATA(c))[k]);
+		if (n <= 0)
+			continue;
+		msg[n] = '\0';
+		mainpid |= strstr(msg, want) != NULL;
+		watchdog |= strstr(msg, "WATCHDOG=1") != NULL;
+	}
+	cr_assert(mainpid, "no %s on NOTIFY_SOCKET", want);
+	cr_assert(watchdog, "no WATCHDOG=1 although WATCHDOG_USEC was set");
+	h_proc_kill(nd, SIGTERM);
+	st = h_proc_wait_exit(nd, H_DEADLINE_MS);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 	close(ns);
 	h_finish();
