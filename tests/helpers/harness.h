@@ -339,4 +339,105 @@ bool h_parse_daytime(const char *s, time_t *ret);
  * programs that need no library of the build tree, such as fdcheck). */
 const char *h_exec_for(const struct h_cred *cred, const char *path, char *buf, size_t size);
 
+/* ---- issue 4: socket activation, sd_notify, upgrades ---- */
+
+/* How h_spawn_listen() starts a program, as systemd starts a socket-activated
+ * service: fds[0..nfds) become fds 3, 4, ... of the child, in that order and
+ * inheritable (the test's own copies stay open: close them when done), with
+ * LISTEN_FDS = nfds (or lie_count when it is > 0), LISTEN_PID = pid (0: the
+ * child's own pid, as systemd sets it), LISTEN_FDNAMES = names unless NULL,
+ * and LISTEN_PIDFDID = pidfdid unless NULL. With nfds == 0 and pid == 0
+ * no LISTEN_* variable is set at all. env: more NAME=VALUE entries
+ * (NULL-terminated, or NULL), which replace the test's variables of the same
+ * name. */
+struct h_listen {
+	const int *fds;
+	int nfds;
+	int lie_count;
+	pid_t pid;
+	const char *names;
+	const char *pidfdid;
+	char *const *env;
+};
+/* Like h_spawn() (root, stdout to DIR/NAME.out, stderr to DIR/NAME.log),
+ * with the sockets and environment of ls. */
+struct h_proc *h_spawn_listen(const char *name, char *const argv[], const struct h_listen *ls);
+/* handoffd with these arguments (like h_start_daemon_args()) started that
+ * way; waits until the control socket at h.ctl accepts connections. */
+struct h_proc *h_start_daemon_listen(char *const args[], const struct h_listen *ls);
+
+/* handoffd's pid as `handoffctl --json status` gives it, or -1 (no
+ * assertion: for polling while an upgrade is going on). */
+pid_t h_daemon_pid(void);
+/* A handoffd the test did not start (the new one after an upgrade: the old
+ * one's child, ours once the old one exits if the test is a child
+ * subreaper, see h_subreaper()): tracked as h.daemon, its log is the daemon
+ * log, teardown stops it by pid and h_finish() checks it exits 0. */
+struct h_proc *h_adopt_daemon(pid_t pid);
+/* Make the test process a child subreaper (PR_SET_CHILD_SUBREAPER), so the
+ * processes its children leave behind become its own and can be waited
+ * for. Call from the suite's .init after h_init(). */
+void h_subreaper(void);
+/* pid's parent according to /proc, or -1. */
+pid_t h_parent_of(pid_t pid);
+/* The live processes whose parent is parent (and, unless comm is NULL,
+ * whose command name is comm): up to max of them in ret; returns how many
+ * there are. */
+int h_children(pid_t parent, const char *comm, pid_t *ret, int max);
+
+/* A NOTIFY_SOCKET of the test's own: an AF_UNIX datagram socket (close-on-
+ * exec, non-blocking, SO_PASSCRED so each message says who sent it) bound at
+ * DIR/notify.sock; its path goes to path (size >= 108). Returns the fd. */
+int h_notify_open(char *path, size_t size);
+/* One sd_notify message: "KEY=VALUE" lines. */
+struct h_notify_msg {
+	char text[1024];    /* NUL-terminated */
+	pid_t pid;          /* sender (SCM_CREDENTIALS), -1 if unknown */
+	int nfds;           /* fds that came with it (FDSTORE=1): closed */
+	uint64_t at_usec;   /* CLOCK_MONOTONIC when the test read it */
+};
+/* Wait up to timeout_ms for one message. Returns its length, -ETIMEDOUT or
+ * -errno. */
+ssize_t h_notify_recv(int fd, struct h_notify_msg *m, int timeout_ms);
+/* Does the message have a line KEY=VALUE (want "KEY=VALUE": that exact
+ * line; want "KEY=": any value)? If ret_value is not NULL, the value of the
+ * first such line goes there (size bytes). */
+bool h_notify_has(const struct h_notify_msg *m, const char *want, char *ret_value, size_t size);
+/* Read messages until one has want (see h_notify_has) or timeout_ms pass;
+ * false on timeout. Messages read on the way are dropped, and the last one
+ * read stays in *m. */
+bool h_notify_wait(int fd, const char *want, struct h_notify_msg *m, int timeout_ms);
+
+/* Continuous client load from a child process of the test (forked, no exec,
+ * dies with the test): `parallel` connections to one address in flight at
+ * all times, each connecting, sending "hello\n" and reading until EOF, then
+ * replaced by a new one at once, until h_load_stop(). The counters live in
+ * shared memory and can be read while it runs. A connection "answered"
+ * got exactly one test-backend answer line and then EOF; every other ending
+ * is counted as one failure below. */
+struct h_load_stats {
+	uint64_t started;      /* connections attempted */
+	uint64_t answered;
+	uint64_t refused;      /* ECONNREFUSED at connect */
+	uint64_t reset;        /* ECONNRESET/EPIPE, or EOF before a whole answer line */
+	uint64_t timed_out;    /* no answer within conn_timeout_ms */
+	uint64_t bad;          /* something else than one answer line */
+	uint64_t other;        /* any other error */
+	uint64_t in_flight;
+	int last_errno;        /* of the last failure, 0 if none */
+	char last_failure[160];/* what the last failure saw */
+};
+struct h_load {
+	struct h_proc *proc;
+	struct h_load_shared *sh;
+};
+void h_load_start(struct h_load *l, const struct h_addr *a, int parallel, int conn_timeout_ms);
+/* A snapshot of the counters. */
+struct h_load_stats h_load_read(const struct h_load *l);
+/* Start no new connection, let those in flight finish (each has its
+ * deadline), wait for the process to exit and return the final counters. */
+struct h_load_stats h_load_stop(struct h_load *l);
+/* Failures counted so far (everything but answered and in flight). */
+uint64_t h_load_failures(const struct h_load_stats *s);
+
 #endif
