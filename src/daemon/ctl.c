@@ -435,6 +435,14 @@ static void cmd_status(struct ctlconn *cc, const struct proto_msg *m)
 			proto_put_str(&b, PA_SERVICE, svc->name);
 			proto_put_str(&b, PA_TEXT, l->display);
 			proto_put_u32(&b, PA_PAUSED, !l->polling);
+			/* A shared socket held by backends is neither accepting nor
+			 * paused: handoffd just keeps it open for them. */
+			const char *state = !l->shared            ? (l->polling ? "accepting" : "paused")
+			                    : l->svc->nbackends    ? "shared"
+			                    : l->svc->wait_pid     ? "with program"
+			                    : l->polling           ? "watching"
+			                                           : "waiting";
+			proto_put_str(&b, PA_MODE, state);
 			if (ctl_send(cc, &b) < 0)
 				return;
 		}

@@ -418,6 +418,7 @@ struct st_listener {
 	char service[PROTO_MAX_NAME + 1];
 	char address[PROTO_MAX_TEXT + 1];
 	uint32_t paused;
+	char state[32]; /* from PA_MODE when the daemon sends it */
 };
 
 struct st_backend {
@@ -503,6 +504,7 @@ static int status_add(struct status *s, const struct proto_msg *m)
 		proto_str(m, PA_SERVICE, e->service, sizeof(e->service));
 		proto_str(m, PA_TEXT, e->address, sizeof(e->address));
 		e->paused = proto_u32(m, PA_PAUSED);
+		proto_str(m, PA_MODE, e->state, sizeof(e->state));
 		return 0;
 	}
 	case PROTO_ST_BACKEND: {
@@ -864,7 +866,7 @@ static int status_print_text(const struct status *s)
 	table_init(&t, 3, lis_head, "lll");
 	for (size_t i = 0; i < s->nlisteners; i++) {
 		const struct st_listener *e = &s->listeners[i];
-		table_row(&t, e->service, e->address, e->paused ? "paused" : "accepting");
+		table_row(&t, e->service, e->address, e->state[0] ? e->state : e->paused ? "paused" : "accepting");
 	}
 	oom |= t.oom;
 	table_print(&t, "LISTENERS");
@@ -992,7 +994,12 @@ static int status_print_json(const struct status *s)
 		json_str(e->service);
 		fputs(",\"address\":", stdout);
 		json_str(e->address);
-		printf(",\"paused\":%s}", json_bool(e->paused));
+		printf(",\"paused\":%s", json_bool(e->paused));
+		if (e->state[0]) {
+			printf(",\"state\":");
+			json_str(e->state);
+		}
+		printf("}");
 	}
 	fputs("],\n\"backends\":[", stdout);
 	for (size_t i = 0; i < s->nbackends; i++) {
