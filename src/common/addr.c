@@ -12,6 +12,8 @@
 
 #include "addr.h"
 
+int addr_numeric_only;
+
 static int why(const char **ret_why, const char *w)
 {
 	if (ret_why)
@@ -167,7 +169,8 @@ int addr_resolve(const struct addr_spec *s, struct addr_bound *ret, int max, con
 		ret[0].dual_stack = 1;
 		return 1;
 	}
-	struct addrinfo hints = {.ai_socktype = s->socktype, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo hints = {.ai_socktype = s->socktype,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV | (addr_numeric_only ? AI_NUMERICHOST : 0)};
 	struct addrinfo *res = NULL;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", s->port);

@@ -53,6 +53,10 @@ struct addr_bound {
 	int dual_stack; /* AF_INET6 socket that should also take IPv4 (a star host) */
 };
 
+/* Fuzzing and tests set this: names are then refused instead of looked up
+ * (no DNS traffic from a fuzzer). */
+extern int addr_numeric_only;
+
 /* Resolve a spec into up to max socket addresses (names via getaddrinfo,
  * which may block: only at config load). Returns the count (>= 1) or a
  * negative value: -EINVAL (bad spec), -ENOENT (name does not resolve), with
