@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1540,4 +1542,564 @@ const char *h_exec_for(const struct h_cred *cred, const char *path, char *buf, s
 {
 	bool libpath;
 	return exec_path(cred, path, buf, size, &libpath);
+}
+
+/* ---- issue 4: socket activation, sd_notify, upgrades ---- */
+
+/* In a forked child: write v in decimal to dst (async-signal-safe). */
+static void child_fmt_u64(char *dst, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && n < (int)sizeof(tmp));
+	while (n)
+		*dst++ = tmp[--n];
+	*dst = '\0';
+}
+
+static void child_fmt_pid(char *dst, pid_t pid)
+{
+	child_fmt_u64(dst, (uint64_t)pid);
+}
+
+static bool env_overridden(const char *entry, char *const *env)
+{
+	const char *eq = strchr(entry, '=');
+	size_t n = eq ? (size_t)(eq - entry) : strlen(entry);
+	for (int i = 0; env && env[i]; i++)
+		if (strncmp(env[i], entry, n) == 0 && env[i][n] == '=')
+			return true;
+	return false;
+}
+
+struct h_proc *h_spawn_listen(const char *name, char *const argv[], const struct h_listen *ls)
+{
+	extern char **environ;
+	cr_assert(ls->nfds >= 0 && ls->nfds <= 64, "h_spawn_listen: %d fds", ls->nfds);
+	bool vars = ls->nfds > 0 || ls->pid != 0;
+	/* Everything the child needs is made here: after fork it only moves
+	 * fds and fills in its own pid. */
+	size_t nenv = 0, nextra = 0;
+	while (environ[nenv])
+		nenv++;
+	while (ls->env && ls->env[nextra])
+		nextra++;
+	char **envp = calloc(nenv + nextra + 8, sizeof(char *));
+	cr_assert(envp);
+	size_t e = 0;
+	for (size_t i = 0; i < nenv; i++)
+		if (strncmp(environ[i], "LISTEN_", 7) != 0 && !env_overridden(environ[i], ls->env))
+			envp[e++] = environ[i];
+	for (size_t i = 0; i < nextra; i++)
+		envp[e++] = ls->env[i];
+	char fdsvar[32], pidvar[40], *namesvar = NULL, *pidfdvar = NULL;
+	char *pid_digits = NULL, *pidfdid_digits = NULL;
+	if (vars) {
+		snprintf(fdsvar, sizeof(fdsvar), "LISTEN_FDS=%d", ls->lie_count > 0 ? ls->lie_count : ls->nfds);
+		envp[e++] = fdsvar;
+		snprintf(pidvar, sizeof(pidvar), "LISTEN_PID=%d", (int)ls->pid);
+		if (ls->pid == 0)
+			pid_digits = pidvar + strlen("LISTEN_PID=");
+		envp[e++] = pidvar;
+		if (ls->names) {
+			cr_assert(asprintf(&namesvar, "LISTEN_FDNAMES=%s", ls->names) > 0);
+			envp[e++] = namesvar;
+		}
+		if (ls->pidfdid || ls->pidfdid_self) {
+			/* Room for the child to write its own (20 digits at most). */
+			cr_assert(asprintf(&pidfdvar, "LISTEN_PIDFDID=%-24s", ls->pidfdid ? ls->pidfdid : "0") > 0);
+			if (ls->pidfdid_self)
+				pidfdid_digits = pidfdvar + strlen("LISTEN_PIDFDID=");
+			else
+				pidfdvar[strcspn(pidfdvar, " ")] = '\0';
+			envp[e++] = pidfdvar;
+		}
+	}
+	envp[e] = NULL;
+
+	struct h_proc *p = proc_slot(name);
+	char outpath[sizeof(p->log) + 8];
+	snprintf(outpath, sizeof(outpath), "%.*s.out", (int)(strlen(p->log) - 4), p->log);
+	int outw = open(outpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	cr_assert(outw >= 0, "%s: %s", outpath, strerror(errno));
+	int outr = open(outpath, O_RDONLY | O_CLOEXEC);
+	cr_assert(outr >= 0, "%s: %s", outpath, strerror(errno));
+	int logfd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	cr_assert(logfd >= 0, "%s: %s", p->log, strerror(errno));
+	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	cr_assert(nullfd >= 0);
+	int n = ls->nfds;
+	int high = 3 + n + 8; /* above every target slot */
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (dup2(nullfd, 0) < 0 || dup2(outw, 1) < 0 || dup2(logfd, 2) < 0)
+			_exit(127);
+		/* Two steps, so no source is overwritten before it is copied:
+		 * every fd up above the targets, then down into 3, 4, ... (dup2
+		 * clears close-on-exec on the copy, and never finds the copy
+		 * already in place). */
+		int tmp[64];
+		for (int i = 0; i < n; i++) {
+			tmp[i] = fcntl(ls->fds[i], F_DUPFD_CLOEXEC, high);
+			if (tmp[i] < 0)
+				_exit(127);
+		}
+		for (int i = 0; i < n; i++)
+			if (dup2(tmp[i], 3 + i) < 0)
+				_exit(127);
+		close_range((unsigned)(3 + n), ~0U, 0);
+		child_common(parent);
+		if (pid_digits)
+			child_fmt_pid(pid_digits, getpid());
+		if (pidfdid_digits) {
+			struct stat st;
+			int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+			if (pfd < 0 || fstat(pfd, &st) < 0)
+				_exit(127);
+			close(pfd);
+			child_fmt_u64(pidfdid_digits, (uint64_t)st.st_ino);
+		}
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	close(outw);
+	close(logfd);
+	close(nullfd);
+	free(namesvar);
+	free(pidfdvar);
+	free(envp);
+	p->pid = pid;
+	p->out_fd = outr;
+	p->out_cap = 1024;
+	p->out = calloc(1, p->out_cap);
+	cr_assert(p->out);
+	return p;
+}
+
+struct h_proc *h_start_daemon_listen(char *const args[], const struct h_listen *ls)
+{
+	cr_assert(!h.daemon || h.daemon->exited, "handoffd already running");
+	char *argv[24];
+	int n = 0;
+	argv[n++] = (char *)env_path("HANDOFFD");
+	for (int i = 0; args[i] && n < 23; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	struct h_proc *p = h_spawn_listen("handoffd", argv, ls);
+	p->is_daemon = true;
+	snprintf(p->log, sizeof(p->log), "%s", h.daemon_log);
+	h.daemon = p;
+	bool up = H_WAIT_UNTIL(h_proc_exited(p) || control_answers(), H_DEADLINE_MS);
+	cr_assert(up && !p->exited, "handoffd did not start (status 0x%x)", p->status);
+	return p;
+}
+
+pid_t h_daemon_pid(void)
+{
+	char *out = NULL;
+	int rc = h_ctl(NULL, &out, "--json", "status", NULL);
+	const char *p = rc == 0 && out ? strstr(out, "{\"daemon\":{\"pid\":") : NULL;
+	long pid = -1;
+	if (p) {
+		char *end;
+		pid = strtol(p + strlen("{\"daemon\":{\"pid\":"), &end, 10);
+		if (*end != ',' || pid <= 0)
+			pid = -1;
+	}
+	free(out);
+	return (pid_t)pid;
+}
+
+struct h_proc *h_adopt_daemon(pid_t pid)
+{
+	cr_assert(pid > 0);
+	struct h_proc *p = h_track("handoffd-upgraded", pid);
+	p->is_daemon = true;
+	snprintf(p->log, sizeof(p->log), "%s", h.daemon_log);
+	h.daemon = p;
+	return p;
+}
+
+void h_subreaper(void)
+{
+	cr_assert(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+}
+
+/* /proc/PID/stat: "PID (COMM) STATE PPID ...", where COMM may hold
+ * anything, so parse from the last ')'. */
+static bool proc_stat(pid_t pid, char *comm, size_t size, pid_t *ret_ppid, char *ret_state)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
+	if (!open_paren || !close_paren || close_paren < open_paren)
+		return false;
+	if (comm)
+		snprintf(comm, size, "%.*s", (int)(close_paren - open_paren - 1), open_paren + 1);
+	char state;
+	int ppid;
+	if (sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
+		return false;
+	*ret_ppid = (pid_t)ppid;
+	if (ret_state)
+		*ret_state = state;
+	return true;
+}
+
+pid_t h_parent_of(pid_t pid)
+{
+	pid_t ppid;
+	return proc_stat(pid, NULL, 0, &ppid, NULL) ? ppid : -1;
+}
+
+int h_children(pid_t parent, const char *comm, pid_t *ret, int max)
+{
+	DIR *d = opendir("/proc");
+	cr_assert(d, "/proc: %s", strerror(errno));
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 0)
+			continue;
+		char c[64], state;
+		pid_t ppid;
+		if (!proc_stat((pid_t)pid, c, sizeof(c), &ppid, &state) || ppid != parent || state == 'Z')
+			continue;
+		if (comm && strcmp(c, comm) != 0)
+			continue;
+		if (n < max && ret)
+			ret[n] = (pid_t)pid;
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- NOTIFY_SOCKET ---- */
+
+int h_notify_open(char *path, size_t size)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	int n = snprintf(un.sun_path, sizeof(un.sun_path), "%s/notify.sock", h.dir);
+	cr_assert(n > 0 && (size_t)n < sizeof(un.sun_path) && (size_t)n < size);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	int one = 1;
+	cr_assert(setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == 0);
+	cr_assert(bind(fd, (struct sockaddr *)&un, sizeof(un)) == 0, "bind %s: %s", un.sun_path, strerror(errno));
+	snprintf(path, size, "%s", un.sun_path);
+	return fd;
+}
+
+ssize_t h_notify_recv(int fd, struct h_notify_msg *m, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	memset(m, 0, sizeof(*m));
+	m->pid = -1;
+	for (;;) {
+		union {
+			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = {m->text, sizeof(m->text) - 1};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+		                    .msg_controllen = sizeof(cbuf.buf)};
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			if (!h_readable(fd, ms_left(end)))
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		m->text[n] = '\0';
+		m->at_usec = 0;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		m->at_usec = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET)
+				continue;
+			if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+				struct ucred uc;
+				memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+				m->pid = uc.pid;
+			} else if (c->cmsg_type == SCM_RIGHTS) {
+				size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				for (size_t i = 0; i < k; i++) {
+					int x;
+					memcpy(&x, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+					close(x);
+					m->nfds++;
+				}
+			}
+		}
+		return n;
+	}
+}
+
+bool h_notify_has(const struct h_notify_msg *m, const char *want, char *ret_value, size_t size)
+{
+	size_t wl = strlen(want);
+	bool any_value = wl > 0 && want[wl - 1] == '=';
+	for (const char *line = m->text; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+		bool match = any_value ? (ll >= wl && strncmp(line, want, wl) == 0)
+		                       : (ll == wl && strncmp(line, want, wl) == 0);
+		if (match) {
+			if (ret_value) {
+				const char *eq = memchr(line, '=', ll);
+				size_t off = eq ? (size_t)(eq + 1 - line) : ll;
+				snprintf(ret_value, size, "%.*s", (int)(ll - off), line + off);
+			}
+			return true;
+		}
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return false;
+}
+
+bool h_notify_wait(int fd, const char *want, struct h_notify_msg *m, int timeout_ms)
+{
+	uint64_t end = h_now_ms() + (uint64_t)timeout_ms;
+	for (;;) {
+		struct h_notify_msg x;
+		ssize_t n = h_notify_recv(fd, &x, ms_left(end));
+		if (n < 0)
+			return false;
+		*m = x;
+		if (h_notify_has(m, want, NULL, 0))
+			return true;
+	}
+}
+
+/* ---- continuous client load ---- */
+
+struct h_load_shared {
+	struct h_load_stats s; /* counters: __atomic operations only */
+	int stop;
+};
+
+enum { LOAD_IDLE, LOAD_CONNECTING, LOAD_READING };
+
+struct load_slot {
+	int fd;
+	int state;
+	uint64_t deadline;
+	size_t len;
+	char buf[512];
+};
+
+static void load_count(struct h_load_shared *sh, uint64_t *counter)
+{
+	(void)sh;
+	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+static void load_end(struct h_load_shared *sh, struct load_slot *s, uint64_t *counter, int err, const char *what)
+{
+	if (counter) {
+		load_count(sh, counter);
+		__atomic_store_n(&sh->s.last_errno, err, __ATOMIC_RELAXED);
+		snprintf(sh->s.last_failure, sizeof(sh->s.last_failure), "%s%s%s (after %zu bytes: '%.60s')", what,
+		         err ? ": " : "", err ? strerror(err) : "", s->len, s->buf);
+	}
+	__atomic_fetch_sub(&sh->s.in_flight, 1, __ATOMIC_RELAXED);
+	close(s->fd);
+	s->fd = -1;
+	s->state = LOAD_IDLE;
+	s->len = 0;
+	s->buf[0] = '\0';
+}
+
+static uint64_t *load_errno_counter(struct h_load_shared *sh, int e)
+{
+	if (e == ECONNREFUSED)
+		return &sh->s.refused;
+	if (e == ECONNRESET || e == EPIPE)
+		return &sh->s.reset;
+	if (e == ETIMEDOUT)
+		return &sh->s.timed_out;
+	return &sh->s.other;
+}
+
+/* The load process: never returns. */
+static void load_run(struct h_load_shared *sh, const struct h_addr *a, int parallel, int conn_timeout_ms)
+{
+	struct load_slot *sl = calloc((size_t)parallel, sizeof(*sl));
+	struct pollfd *pf = calloc((size_t)parallel, sizeof(*pf));
+	if (!sl || !pf)
+		_exit(3);
+	for (int i = 0; i < parallel; i++)
+		sl[i].fd = -1;
+	for (;;) {
+		bool stopping = __atomic_load_n(&sh->stop, __ATOMIC_RELAXED);
+		bool busy = false, again = false;
+		for (int i = 0; i < parallel; i++) {
+			struct load_slot *s = &sl[i];
+			if (s->state == LOAD_IDLE && !stopping) {
+				s->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+				if (s->fd < 0)
+					_exit(3);
+				if (connect(s->fd, (const struct sockaddr *)&a->ss, a->len) < 0 && errno != EINPROGRESS) {
+					int e = errno;
+					if (e == EAGAIN && a->ss.ss_family == AF_UNIX) {
+						/* A full Unix backlog: the kernel does not
+						 * queue a non-blocking connect; try again. */
+						close(s->fd);
+						s->fd = -1;
+						again = true;
+						continue;
+					}
+					load_count(sh, &sh->s.started);
+					__atomic_fetch_add(&sh->s.in_flight, 1, __ATOMIC_RELAXED);
+					load_end(sh, s, load_errno_counter(sh, e), e, "connect");
+					continue;
+				}
+				load_count(sh, &sh->s.started);
+				__atomic_fetch_add(&sh->s.in_flight, 1, __ATOMIC_RELAXED);
+				s->state = LOAD_CONNECTING;
+				s->deadline = h_now_ms() + (uint64_t)conn_timeout_ms;
+			}
+			pf[i].fd = s->state == LOAD_IDLE ? -1 : s->fd;
+			pf[i].events = s->state == LOAD_CONNECTING ? POLLOUT : POLLIN;
+			pf[i].revents = 0;
+			busy |= s->state != LOAD_IDLE;
+		}
+		if (stopping && !busy)
+			break;
+		int r = poll(pf, (nfds_t)parallel, again ? 3 : 50);
+		if (r < 0 && errno != EINTR)
+			_exit(3);
+		uint64_t now = h_now_ms();
+		for (int i = 0; i < parallel; i++) {
+			struct load_slot *s = &sl[i];
+			if (s->state == LOAD_IDLE)
+				continue;
+			if (r > 0 && pf[i].revents && s->state == LOAD_CONNECTING) {
+				int soerr = 0;
+				socklen_t l = sizeof(soerr);
+				getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &soerr, &l);
+				if (soerr) {
+					load_end(sh, s, load_errno_counter(sh, soerr), soerr, "connect");
+					continue;
+				}
+				/* Six bytes always fit in an empty socket buffer. */
+				if (send(s->fd, "hello\n", 6, MSG_NOSIGNAL) != 6) {
+					int e = errno;
+					load_end(sh, s, load_errno_counter(sh, e), e, "send");
+					continue;
+				}
+				s->state = LOAD_READING;
+			} else if (r > 0 && pf[i].revents && s->state == LOAD_READING) {
+				ssize_t n = recv(s->fd, s->buf + s->len, sizeof(s->buf) - s->len - 1, MSG_DONTWAIT);
+				if (n > 0) {
+					s->len += (size_t)n;
+					s->buf[s->len] = '\0';
+					if (s->len + 1 >= sizeof(s->buf))
+						load_end(sh, s, &sh->s.bad, 0, "an answer too long");
+					continue;
+				}
+				if (n < 0 && (errno == EAGAIN || errno == EINTR))
+					continue;
+				if (n < 0) {
+					int e = errno;
+					load_end(sh, s, load_errno_counter(sh, e), e, "recv");
+					continue;
+				}
+				struct h_answer ans;
+				if (!memchr(s->buf, '\n', s->len))
+					load_end(sh, s, &sh->s.reset, 0, "EOF before a whole answer line");
+				else if (!h_parse_answer(s->buf, &ans))
+					load_end(sh, s, &sh->s.bad, 0, "not one answer line");
+				else
+					load_end(sh, s, &sh->s.answered, 0, NULL);
+				continue;
+			}
+			if (s->state != LOAD_IDLE && now >= s->deadline)
+				load_end(sh, s, &sh->s.timed_out, 0, "no answer in time");
+		}
+	}
+	_exit(0);
+}
+
+void h_load_start(struct h_load *l, const struct h_addr *a, int parallel, int conn_timeout_ms)
+{
+	cr_assert(parallel > 0);
+	struct h_load_shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert(sh != MAP_FAILED, "mmap: %s", strerror(errno));
+	memset(sh, 0, sizeof(*sh));
+	struct h_addr addr = *a;
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	cr_assert(pid >= 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		h_child_setup(parent);
+		signal(SIGTERM, SIG_DFL);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Hold no copy of anything of the test's (sockets it means to
+		 * close, pipes whose EOF it waits for). */
+		close_range(3, ~0U, 0);
+		load_run(sh, &addr, parallel, conn_timeout_ms);
+		_exit(3);
+	}
+	l->proc = h_track("load", pid);
+	l->sh = sh;
+}
+
+struct h_load_stats h_load_read(const struct h_load *l)
+{
+	struct h_load_stats s;
+	memset(&s, 0, sizeof(s));
+	const struct h_load_stats *x = &l->sh->s;
+	s.started = __atomic_load_n(&x->started, __ATOMIC_RELAXED);
+	s.answered = __atomic_load_n(&x->answered, __ATOMIC_RELAXED);
+	s.refused = __atomic_load_n(&x->refused, __ATOMIC_RELAXED);
+	s.reset = __atomic_load_n(&x->reset, __ATOMIC_RELAXED);
+	s.timed_out = __atomic_load_n(&x->timed_out, __ATOMIC_RELAXED);
+	s.bad = __atomic_load_n(&x->bad, __ATOMIC_RELAXED);
+	s.other = __atomic_load_n(&x->other, __ATOMIC_RELAXED);
+	s.in_flight = __atomic_load_n(&x->in_flight, __ATOMIC_RELAXED);
+	s.last_errno = __atomic_load_n(&x->last_errno, __ATOMIC_RELAXED);
+	memcpy(s.last_failure, (const char *)x->last_failure, sizeof(s.last_failure));
+	s.last_failure[sizeof(s.last_failure) - 1] = '\0';
+	return s;
+}
+
+uint64_t h_load_failures(const struct h_load_stats *s)
+{
+	return s->refused + s->reset + s->timed_out + s->bad + s->other;
+}
+
+struct h_load_stats h_load_stop(struct h_load *l)
+{
+	__atomic_store_n(&l->sh->stop, 1, __ATOMIC_RELAXED);
+	int st = h_proc_wait_exit(l->proc, H_DEADLINE_MS * 3);
+	struct h_load_stats s = h_load_read(l);
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the load process: status 0x%x", st);
+	munmap(l->sh, sizeof(*l->sh));
+	l->sh = NULL;
+	return s;
 }

@@ -346,7 +346,9 @@ const char *h_exec_for(const struct h_cred *cred, const char *path, char *buf, s
  * inheritable (the test's own copies stay open: close them when done), with
  * LISTEN_FDS = nfds (or lie_count when it is > 0), LISTEN_PID = pid (0: the
  * child's own pid, as systemd sets it), LISTEN_FDNAMES = names unless NULL,
- * and LISTEN_PIDFDID = pidfdid unless NULL. With nfds == 0 and pid == 0
+ * and LISTEN_PIDFDID = pidfdid unless NULL, or with pidfdid_self the inode
+ * number of a pidfd for the child itself (what systemd sets where pidfds
+ * have their own inodes). With nfds == 0 and pid == 0
  * no LISTEN_* variable is set at all. env: more NAME=VALUE entries
  * (NULL-terminated, or NULL), which replace the test's variables of the same
  * name. */
@@ -357,6 +359,7 @@ struct h_listen {
 	pid_t pid;
 	const char *names;
 	const char *pidfdid;
+	bool pidfdid_self;
 	char *const *env;
 };
 /* Like h_spawn() (root, stdout to DIR/NAME.out, stderr to DIR/NAME.log),

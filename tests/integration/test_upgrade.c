@@ -1,16 +1,34 @@
-/* Integration: upgrading handoffd in place (SIGUSR2, handoffctl upgrade)
- * under continuous client load refuses and loses nothing; a failing
- * upgrade leaves the old handoffd serving; socket activation through
- * systemd-socket-activate with a NOTIFY_SOCKET the test reads. */
+/* Integration: replacing a running handoffd with a new process (SIGUSR2,
+ * `handoffctl upgrade`) refuses and loses nothing.
+ *
+ * - continuous client load (a child process keeping several connections in
+ *   flight) through two upgrades in a row, by signal and by handoffctl: every
+ *   connection answered, none refused or reset, the old handoffd exits 0,
+ *   the new pid is what status says, the backends (libhandoff with
+ *   handoff_set_reconnect) register again with the new process;
+ * - an upgrade that cannot work (a broken configuration, a new executable
+ *   that exits at once) is refused with the reason, the old handoffd keeps
+ *   serving under load and no second handoffd stays behind; a good new
+ *   executable installed afterwards takes over;
+ * - connections waiting for a backend (in handoffd's queue and in the
+ *   kernel's backlog) move to the new handoffd and are served by a backend
+ *   that registers with it; so are those a stalled backend never
+ *   acknowledged;
+ * - the files of Unix listeners and of the control socket stay (the same
+ *   sockets) when the old process exits.
+ *
+ * The new handoffd is the old one's child. The test process is a child
+ * subreaper, so the new one becomes the test's child when the old one exits:
+ * the test waits for it and stops it by pid like any other process. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,261 +37,438 @@
 static void init(void)
 {
 	h_init();
-	/* The new handoffd is the old one's child: when the old one exits it
-	 * becomes ours, so the harness can wait for it and stop it. */
-	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	h_subreaper();
 }
 
 TestSuite(upgrade, .init = init, .fini = h_fini);
 
-/* handoffd's pid as its status says, or -1. */
-static long daemon_pid(void)
+enum how { BY_SIGNAL, BY_HANDOFFCTL };
+
+/* Does handoffd's status list a registered backend with this pid? */
+static bool status_has_backend(pid_t pid)
 {
 	char *out = NULL;
 	if (h_ctl(NULL, &out, "--json", "status", NULL) != 0) {
 		free(out);
-		return -1;
+		return false;
 	}
-	const char *p = out ? strstr(out, "\"pid\":") : NULL;
-	long pid = p ? strtol(p + 6, NULL, 10) : -1;
+	char key[48];
+	snprintf(key, sizeof(key), "\"pid\":%d,\"uid\"", (int)pid);
+	const char *backends = out ? strstr(out, "\"backends\":[") : NULL;
+	bool found = backends && strstr(backends, key);
 	free(out);
-	return pid;
+	return found;
 }
 
-/* Requests one after another until stop() says so; every one must be
- * answered. Returns how many were made. */
-static int load(const struct h_addr *a, int n, int (*between)(int i))
+/* Wait until handoffd (whichever runs now) lists exactly these backends. */
+static void wait_backends(const char *svc, struct h_proc *b1, struct h_proc *b2)
 {
-	char buf[512];
-	for (int i = 0; i < n; i++) {
-		ssize_t r = h_request(a, NULL, buf, sizeof(buf), H_DEADLINE_MS);
-		cr_assert(r > 0, "request %d of %d: %s", i, n, r < 0 ? strerror((int)-r) : "no answer");
-		struct h_answer ans;
-		cr_assert(h_parse_answer(buf, &ans), "request %d: bad answer '%s'", i, buf);
-		if (between)
-			between(i);
+	int want = b2 ? 2 : 1;
+	bool ok = H_WAIT_UNTIL(h_status_service(svc, "backends") == want && status_has_backend(b1->pid) &&
+	                           (!b2 || status_has_backend(b2->pid)),
+	                       H_DEADLINE_MS);
+	cr_assert(ok, "the backends did not register again with handoffd pid %d (status: %lld backends)",
+	          (int)h_daemon_pid(), h_status_service(svc, "backends"));
+}
+
+static void assert_no_failure(const struct h_load_stats *s, const char *when)
+{
+	cr_assert(h_load_failures(s) == 0,
+	          "%s: %llu connections, %llu answered, %llu refused, %llu reset/closed early, %llu timed out, %llu bad "
+	          "answers, %llu other errors; last: %s",
+	          when, (unsigned long long)s->started, (unsigned long long)s->answered,
+	          (unsigned long long)s->refused, (unsigned long long)s->reset, (unsigned long long)s->timed_out,
+	          (unsigned long long)s->bad, (unsigned long long)s->other, s->last_failure);
+}
+
+/* Wait until the load has had n more answers than in *since. */
+static void wait_answers(struct h_load *load, const struct h_load_stats *since, uint64_t n)
+{
+	struct h_load_stats s;
+	bool ok = H_WAIT_UNTIL(((s = h_load_read(load)), s.answered >= since->answered + n || h_load_failures(&s)),
+	                       H_DEADLINE_MS * 2);
+	assert_no_failure(&s, "client load");
+	cr_assert(ok, "the load got %llu answers, not %llu more than %llu",
+	          (unsigned long long)s.answered, (unsigned long long)n, (unsigned long long)since->answered);
+}
+
+/* Upgrade the running handoffd (h.daemon) and wait for the old process to
+ * exit 0. Returns the new one, now h.daemon. With a load, asserts that
+ * connections were being made while the upgrade went on. */
+static struct h_proc *upgrade(enum how how, struct h_load *load)
+{
+	struct h_proc *old = h.daemon;
+	pid_t oldpid = old->pid;
+	struct h_load_stats before = {0}, after;
+	if (load)
+		before = h_load_read(load);
+	long said = -1;
+	if (how == BY_SIGNAL) {
+		cr_assert_eq(kill(oldpid, SIGUSR2), 0);
+	} else {
+		char *out = NULL;
+		int rc = h_ctl(NULL, &out, "upgrade", NULL);
+		cr_assert_eq(rc, 0, "handoffctl upgrade exited %d: %s", rc, out);
+		const char *p = strstr(out, "upgraded: the new handoffd is pid ");
+		cr_assert(p, "handoffctl upgrade said: %s", out);
+		said = strtol(p + strlen("upgraded: the new handoffd is pid "), NULL, 10);
+		free(out);
 	}
+	int st = h_proc_wait_exit(old, H_DEADLINE_MS * 2);
+	cr_assert(st != -1, "the old handoffd (pid %d) did not exit after the upgrade", (int)oldpid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the old handoffd (pid %d): status 0x%x", (int)oldpid, st);
+	if (load) {
+		after = h_load_read(load);
+		cr_assert(after.started > before.started, "no client connection was made while the upgrade went on");
+	}
+	pid_t npid = h_daemon_pid();
+	cr_assert(npid > 0 && npid != oldpid, "status after the upgrade: pid %d (the old one was %d)", (int)npid,
+	          (int)oldpid);
+	if (said > 0)
+		cr_assert_eq(npid, said, "handoffctl upgrade said pid %ld, status says %d", said, (int)npid);
+	struct h_proc *n = h_adopt_daemon(npid);
+	cr_assert_eq(h_parent_of(npid), getpid(), "the new handoffd (pid %d) is not the test's child now", (int)npid);
+	char who[32];
+	snprintf(who, sizeof(who), "handoffd[%d]", (int)npid);
+	cr_assert(h_log_wait(H_DEADLINE_MS, who, "upgrade: took over from the old handoffd", NULL));
+	snprintf(who, sizeof(who), "handoffd[%d]", (int)oldpid);
+	cr_assert_eq(h_log_count(who, "no backend acknowledged", NULL), 0, "the old handoffd dropped connections");
 	return n;
 }
 
-static pid_t old_pid;
-
-static int usr2_at_50(int i)
+/* Two upgrades in a row under continuous load, with two backends that ride
+ * through them. */
+static void upgrades_under_load(enum how how)
 {
-	if (i == 50)
-		kill(old_pid, SIGUSR2);
-	return 0;
+	int port = h_free_port(AF_INET);
+	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\n", port);
+	h_start_daemon();
+	struct h_proc *b1 = h_backend("web", 8, NULL, "--reconnect", NULL);
+	struct h_proc *b2 = h_backend("web", 8, NULL, "--reconnect", NULL);
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	struct h_load load;
+	h_load_start(&load, &a, 6, H_DEADLINE_MS);
+	struct h_load_stats mark = h_load_read(&load);
+	wait_answers(&load, &mark, 50);
+
+	for (int round = 0; round < 2; round++) {
+		mark = h_load_read(&load);
+		upgrade(how, &load);
+		wait_backends("web", b1, b2);
+		wait_answers(&load, &mark, 100);
+	}
+	mark.answered = 0;
+	wait_answers(&load, &mark, 300);
+	struct h_load_stats s = h_load_stop(&load);
+	assert_no_failure(&s, "after two upgrades");
+	cr_assert_eq(s.answered, s.started, "%llu connections made, %llu answered", (unsigned long long)s.started,
+	             (unsigned long long)s.answered);
+	cr_assert(s.answered >= 300);
+	/* The backends never lost their registration for good, and both served. */
+	cr_assert(!h_proc_exited(b1) && !h_proc_exited(b2), "a backend exited: 0x%x 0x%x", b1->status, b2->status);
+	cr_assert_eq(h_proc_count(b1, "lost"), 0, "%s", b1->out);
+	cr_assert_eq(h_proc_count(b2, "lost"), 0, "%s", b2->out);
+	cr_assert(h_proc_count(b1, "answered ") > 0 && h_proc_count(b2, "answered ") > 0);
+	cr_assert_eq(h_proc_count(b1, "answered ") + h_proc_count(b2, "answered "), (int)s.answered);
+	h_finish();
 }
 
-Test(upgrade, sigusr2_under_load_refuses_nothing, .timeout = 40)
+Test(upgrade, sigusr2_twice_under_load, .timeout = 60)
+{
+	upgrades_under_load(BY_SIGNAL);
+}
+
+Test(upgrade, handoffctl_upgrade_twice_under_load, .timeout = 60)
+{
+	upgrades_under_load(BY_HANDOFFCTL);
+}
+
+Test(upgrade, broken_config_is_refused_and_the_old_one_serves_on, .timeout = 60)
 {
 	int port = h_free_port(AF_INET);
 	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\n", port);
 	struct h_proc *d = h_start_daemon();
-	old_pid = d->pid;
-	h_backend("web", 8, NULL, "--reconnect", NULL);
 	h_backend("web", 8, NULL, "--reconnect", NULL);
 	struct h_addr a = h_addr_tcp("127.0.0.1", port);
-	load(&a, 300, usr2_at_50);
-	/* The old one handed over and exited 0; the new one serves. */
-	int st = h_proc_wait_exit(d, H_DEADLINE_MS);
-	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "old handoffd: status %#x", st);
-	long npid = daemon_pid();
-	cr_assert(npid > 0 && npid != old_pid, "status pid %ld (old %d)", npid, (int)old_pid);
-	h.daemon = h_track("handoffd-new", (pid_t)npid);
-	h.daemon->is_daemon = true;
-	cr_assert(h_log_wait(H_DEADLINE_MS, "upgrade: took over from the old handoffd", NULL));
-	/* Both backends registered again with the new process. */
-	cr_assert(H_WAIT_UNTIL(h_status_service("web", "backends") == 2, H_DEADLINE_MS), "backends: %lld",
-	          h_status_service("web", "backends"));
-	load(&a, 50, NULL);
-	h_finish();
-}
+	struct h_load load;
+	h_load_start(&load, &a, 4, H_DEADLINE_MS);
+	struct h_load_stats mark = h_load_read(&load);
+	wait_answers(&load, &mark, 20);
 
-Test(upgrade, handoffctl_upgrade_and_a_broken_config, .timeout = 40)
-{
-	int port = h_free_port(AF_INET);
-	char sock[160];
-	snprintf(sock, sizeof(sock), "%s/u.sock", h.dir);
-	h_config("[service web]\nlisten = tcp://127.0.0.1:%d, unix:%s\n", port, sock);
-	struct h_proc *d = h_start_daemon();
-	h_backend("web", 8, NULL, "--reconnect", NULL);
-
-	/* A broken configuration: refused, the old handoffd keeps serving. */
 	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\nbalance = sideways\n", port);
 	char *out = NULL;
 	int rc = h_ctl(NULL, &out, "upgrade", NULL);
-	cr_assert_eq(rc, 1, "handoffctl upgrade: %d\n%s", rc, out ? out : "");
-	cr_assert(out && strstr(out, "balance"), "%s", out ? out : "");
+	cr_assert_eq(rc, 1, "handoffctl upgrade with a broken configuration: exit %d: %s", rc, out);
+	cr_assert(strstr(out, "balance") && strstr(out, "sideways") && strstr(out, "handoffd.conf"),
+	          "the error does not name the problem: %s", out);
 	free(out);
-	struct h_addr a = h_addr_tcp("127.0.0.1", port);
-	load(&a, 5, NULL);
-	cr_assert_eq(daemon_pid(), d->pid);
+	cr_assert(h_log_wait(H_DEADLINE_MS, "upgrade refused", "balance", NULL));
+	/* No new process was started, or it is gone. */
+	cr_assert_eq(h_log_count("upgrade: started", NULL), 0);
+	cr_assert_eq(h_children(d->pid, NULL, NULL, 0), 0, "the old handoffd has a child after a refused upgrade");
+	cr_assert_eq(h_children(getpid(), "handoffd", NULL, 0), 1, "a second handoffd is running");
+	cr_assert(!h_proc_exited(d), "the old handoffd exited (status 0x%x)", d->status);
+	cr_assert_eq(h_daemon_pid(), d->pid);
+	mark = h_load_read(&load);
+	wait_answers(&load, &mark, 50);
 
-	/* A good one: the new handoffd takes over; the unix socket file and
-	 * the control socket stay. */
-	h_config("[service web]\nlisten = tcp://127.0.0.1:%d, unix:%s\n", port, sock);
-	out = NULL;
-	rc = h_ctl(NULL, &out, "upgrade", NULL);
-	cr_assert_eq(rc, 0, "handoffctl upgrade: %d\n%s", rc, out ? out : "");
-	cr_assert(out && strstr(out, "upgraded: the new handoffd is pid"), "%s", out ? out : "");
-	free(out);
-	int st = h_proc_wait_exit(d, H_DEADLINE_MS);
-	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "old handoffd: status %#x", st);
-	long npid = daemon_pid();
-	cr_assert(npid > 0 && npid != d->pid);
-	h.daemon = h_track("handoffd-new", (pid_t)npid);
-	h.daemon->is_daemon = true;
-	cr_assert_eq(access(sock, F_OK), 0, "the unix listener's file was removed");
-	struct h_addr u = h_addr_unix(sock);
-	load(&u, 5, NULL);
-	load(&a, 5, NULL);
+	/* The configuration fixed: the upgrade goes through. */
+	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\n", port);
+	upgrade(BY_HANDOFFCTL, &load);
+	mark = h_load_read(&load);
+	wait_answers(&load, &mark, 50);
+	struct h_load_stats s = h_load_stop(&load);
+	assert_no_failure(&s, "refused upgrade, then a good one");
 	h_finish();
+}
+
+/* Write text to path atomically (a new file renamed over the old one, as
+ * a package manager installs a binary) with mode 0755. */
+static void install(const char *path, const void *data, size_t len)
+{
+	char tmp[256];
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	cr_assert(fd >= 0, "%s: %s", tmp, strerror(errno));
+	cr_assert_eq(write(fd, data, len), (ssize_t)len);
+	cr_assert_eq(close(fd), 0);
+	cr_assert_eq(rename(tmp, path), 0, "rename %s: %s", tmp, strerror(errno));
+}
+
+static void install_handoffd(const char *path)
+{
+	char *bin = NULL;
+	const char *src = getenv("HANDOFFD");
+	cr_assert(src);
+	FILE *f = fopen(src, "re");
+	cr_assert(f, "%s: %s", src, strerror(errno));
+	size_t cap = 1 << 20, len = 0, n;
+	bin = malloc(cap);
+	cr_assert(bin);
+	while ((n = fread(bin + len, 1, cap - len, f)) > 0) {
+		len += n;
+		if (len == cap) {
+			cap *= 2;
+			bin = realloc(bin, cap);
+			cr_assert(bin);
+		}
+	}
+	fclose(f);
+	cr_assert(len > 4 && memcmp(bin, "\177ELF", 4) == 0, "%s is not an ELF executable (a libtool wrapper?)", src);
+	install(path, bin, len);
+	free(bin);
+}
+
+Test(upgrade, a_new_executable_that_fails_leaves_the_old_one_serving, .timeout = 60)
+{
+	/* handoffd runs from a copy in the temp dir, so the test can install
+	 * "new versions" of it. */
+	char sbin[128], exe[160];
+	snprintf(sbin, sizeof(sbin), "%s/sbin", h.dir);
+	cr_assert_eq(mkdir(sbin, 0755), 0);
+	snprintf(exe, sizeof(exe), "%s/handoffd", sbin);
+	install_handoffd(exe);
+	int port = h_free_port(AF_INET);
+	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\n", port);
+	char *saved = strdup(getenv("HANDOFFD"));
+	setenv("HANDOFFD", exe, 1);
+	struct h_proc *d = h_start_daemon();
+	setenv("HANDOFFD", saved, 1);
+	free(saved);
+	h_backend("web", 8, NULL, "--reconnect", NULL);
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	struct h_load load;
+	h_load_start(&load, &a, 4, H_DEADLINE_MS);
+	struct h_load_stats mark = h_load_read(&load);
+	wait_answers(&load, &mark, 20);
+
+	/* A broken build: exits at once, before it could say READY. */
+	const char *broken = "#!/bin/sh\necho 'broken build' >&2\nexit 3\n";
+	install(exe, broken, strlen(broken));
+	char *out = NULL;
+	int rc = h_ctl(NULL, &out, "upgrade", NULL);
+	cr_assert_eq(rc, 1, "handoffctl upgrade to a broken executable: exit %d: %s", rc, out);
+	cr_assert(strstr(out, "exited with status 3 before it was ready"), "handoffctl upgrade said: %s", out);
+	free(out);
+	cr_assert(h_log_wait(H_DEADLINE_MS, "upgrade failed", "keeps serving", NULL));
+	cr_assert(H_WAIT_UNTIL(h_children(d->pid, NULL, NULL, 0) == 0, H_DEADLINE_MS),
+	          "the failed new process is still there");
+	cr_assert(!h_proc_exited(d), "the old handoffd exited (status 0x%x)", d->status);
+	cr_assert_eq(h_daemon_pid(), d->pid);
+	mark = h_load_read(&load);
+	wait_answers(&load, &mark, 50);
+
+	/* A good build installed over it: the upgrade runs that one. */
+	install_handoffd(exe);
+	struct h_proc *n = upgrade(BY_HANDOFFCTL, &load);
+	char link[64], target[256];
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)n->pid);
+	ssize_t tl = readlink(link, target, sizeof(target) - 1);
+	cr_assert(tl > 0);
+	target[tl] = '\0';
+	cr_assert_str_eq(target, exe);
+	mark = h_load_read(&load);
+	wait_answers(&load, &mark, 50);
+	struct h_load_stats s = h_load_stop(&load);
+	assert_no_failure(&s, "failed upgrade, then a good one");
+	h_finish();
+}
+
+/* Send each client's request now (h_clients_run with no time to wait). */
+static void clients_send(struct h_clients *cs)
+{
+	h_clients_run(cs, 0);
+	for (int i = 0; i < cs->n; i++)
+		cr_assert(cs->c[i].fd >= 0 && cs->c[i].sent && !cs->c[i].err, "client %d: %s", i,
+		          strerror(-cs->c[i].err));
+}
+
+static void assert_all_waiting(struct h_clients *cs, const char *when)
+{
+	h_clients_run(cs, 0);
+	for (int i = 0; i < cs->n; i++)
+		cr_assert(!cs->c[i].eof && !cs->c[i].err && cs->c[i].len == 0, "%s: client %d %s (%s)", when, i,
+		          cs->c[i].eof ? "was closed" : "failed", cs->c[i].err ? strerror(-cs->c[i].err) : cs->c[i].buf);
 }
 
 Test(upgrade, waiting_connections_move_to_the_new_handoffd, .timeout = 40)
 {
 	int port = h_free_port(AF_INET);
 	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\n", port);
-	struct h_proc *d = h_start_daemon();
-	/* No backend: clients wait (in the backlog). */
+	h_start_daemon();
 	struct h_addr a = h_addr_tcp("127.0.0.1", port);
-	struct h_clients cs;
-	h_clients_open(&cs, &a, 5);
-	char *out = NULL;
-	cr_assert_eq(h_ctl(NULL, &out, "upgrade", NULL), 0, "%s", out ? out : "");
-	free(out);
-	h_proc_wait_exit(d, H_DEADLINE_MS);
-	long npid = daemon_pid();
-	cr_assert(npid > 0 && npid != d->pid);
-	h.daemon = h_track("handoffd-new", (pid_t)npid);
-	h.daemon->is_daemon = true;
-	h_backend("web", 8, NULL, NULL);
-	h_clients_run(&cs, H_DEADLINE_MS);
-	cr_assert_eq(h_clients_answered(&cs), 5, "waiting clients lost in the upgrade");
-	h_clients_close(&cs);
+	/* A backend that serves one connection, then takes 5 more and never
+	 * acknowledges them, then dies: handoffd queues them again (pending),
+	 * with no backend left. */
+	struct h_proc *b1 = h_backend("web", 8, NULL, "--stall-after", "1", NULL);
+	char buf[512];
+	ssize_t r = h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS);
+	cr_assert(r > 0, "%s", strerror((int)-r));
+	struct h_clients queued;
+	h_clients_open(&queued, &a, 5);
+	clients_send(&queued);
+	cr_assert(H_WAIT_UNTIL(h_status_service("web", "delivered") == 6, H_DEADLINE_MS), "delivered: %lld",
+	          h_status_service("web", "delivered"));
+	h_proc_kill(b1, SIGKILL);
+	cr_assert(h_proc_wait_exit(b1, H_DEADLINE_MS) != -1);
+	cr_assert(H_WAIT_UNTIL(h_status_service("web", "pending") == 5, H_DEADLINE_MS), "pending: %lld",
+	          h_status_service("web", "pending"));
+	/* More clients: they wait in the kernel's backlog (handoffd does not
+	 * accept while connections are queued). */
+	struct h_clients backlog;
+	h_clients_open(&backlog, &a, 3);
+	clients_send(&backlog);
+	assert_all_waiting(&queued, "before the upgrade");
+	assert_all_waiting(&backlog, "before the upgrade");
+
+	upgrade(BY_HANDOFFCTL, NULL);
+	/* The queued connections were handed over: the new handoffd has them. */
+	cr_assert(H_WAIT_UNTIL(h_status_service("web", "pending") == 5, H_DEADLINE_MS),
+	          "pending in the new handoffd: %lld", h_status_service("web", "pending"));
+	assert_all_waiting(&queued, "after the upgrade");
+	assert_all_waiting(&backlog, "after the upgrade");
+
+	struct h_proc *b2 = h_backend("web", 8, NULL, NULL);
+	h_clients_run(&queued, H_DEADLINE_MS);
+	h_clients_run(&backlog, H_DEADLINE_MS);
+	cr_assert_eq(h_clients_answered(&queued), 5, "queued clients lost in the upgrade");
+	cr_assert_eq(h_clients_answered(&backlog), 3, "clients in the backlog lost in the upgrade");
+	for (int i = 0; i < 5; i++) {
+		struct h_answer ans;
+		cr_assert(h_parse_answer(queued.c[i].buf, &ans), "%s", queued.c[i].buf);
+		cr_assert_eq(ans.pid, b2->pid);
+	}
+	h_clients_close(&queued);
+	h_clients_close(&backlog);
 	h_finish();
 }
 
-Test(upgrade, socket_activation_notify_and_upgrade, .timeout = 40)
+/* A backend holds unacknowledged connections when the upgrade starts: the
+ * old handoffd waits for it. kill_it: it dies while the old one waits;
+ * otherwise it stays stalled until the old one's shutdown_timeout. Either
+ * way its clients must be served through the new handoffd. */
+static void stalled_backend(bool kill_it)
 {
-	const char *sa = "/usr/bin/systemd-socket-activate";
-	if (access(sa, X_OK) < 0)
-		H_SKIP("%s is not installed (Debian's systemd package)", sa);
-	int port = h_free_port(AF_INET), stray = h_free_port(AF_INET);
-	/* NOTIFY_SOCKET: a datagram socket of our own. */
-	char npath[100];
-	snprintf(npath, sizeof(npath), "%.80s/notify.sock", h.dir);
-	int ns = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_un un = {.sun_family = AF_UNIX};
-	snprintf(un.sun_path, sizeof(un.sun_path), "%s", npath);
-	cr_assert_eq(bind(ns, (struct sockaddr *)&un, sizeof(un)), 0);
-	setenv("NOTIFY_SOCKET", npath, 1);
-	setenv("WATCHDOG_USEC", "400000", 1); /* keep-alives every 200 ms */
+	int port = h_free_port(AF_INET);
 	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\n", port);
-	char l1[64], l2[64];
-	snprintf(l1, sizeof(l1), "127.0.0.1:%d", port);
-	snprintf(l2, sizeof(l2), "127.0.0.1:%d", stray);
-	char *argv[] = {(char *)sa, "-l", l1, "-l", l2, "--fdname=web:stray", "-E", "NOTIFY_SOCKET",
-	                "-E", "WATCHDOG_USEC", getenv("HANDOFFD"), "-f", h.conf, NULL};
-	struct h_proc *d = h_spawn("activated", NULL, argv);
-	unsetenv("NOTIFY_SOCKET");
-	unsetenv("WATCHDOG_USEC");
-	/* It listens first, and execs handoffd on the first connection. */
-	cr_assert(H_WAIT_UNTIL(({
-		char *t = h_read_file(d->log);
-		bool ok = t && strstr(t, l2);
-		free(t);
-		ok;
-	}), H_DEADLINE_MS), "systemd-socket-activate did not start listening");
+	struct h_proc *d = h_start_daemon();
 	struct h_addr a = h_addr_tcp("127.0.0.1", port);
-	struct h_clients cs;
-	h_clients_open(&cs, &a, 1);
-	char msg[512] = "";
-	bool ready = false, stored = false;
-	uint64_t end = h_now_ms() + H_DEADLINE_MS;
-	while (!ready && h_now_ms() < end) {
-		if (!h_readable(ns, 100))
-			continue;
-		/* FDSTORE messages carry an fd: take it and close it. */
-		char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-		struct iovec iov = {msg, sizeof(msg) - 1};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-		ssize_t n = recvmsg(ns, &mh, MSG_CMSG_CLOEXEC);
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
-					close(((int *)CMSG_DATA(c))[k]);
-		if (n > 0) {
-			msg[n] = '\0';
-			ready = strstr(msg, "READY=1") != NULL;
-			if (strstr(msg, "FDSTORE=1") && strstr(msg, "FDNAME=handoffd-control"))
-				stored = true;
-		}
-	}
-	cr_assert(ready, "no READY=1 on NOTIFY_SOCKET (last: '%s')", msg);
-	cr_assert(stored, "the control socket was not offered to the fd store");
-	char *log = h_read_file(d->log);
-	cr_assert(log && strstr(log, "(socket passed in)"), "the passed socket was not used:\n%s", log ? log : "");
-	cr_assert(log && strstr(log, "named 'stray'") && strstr(log, "matches no listener"), "%s", log ? log : "");
-	free(log);
-	h_backend("web", 4, NULL, "--reconnect", NULL);
-	h_clients_run(&cs, H_DEADLINE_MS);
-	cr_assert_eq(h_clients_answered(&cs), 1);
-	h_clients_close(&cs);
-	/* SIGHUP: RELOADING=1 with MONOTONIC_USEC, then READY=1. */
-	h_proc_kill(d, SIGHUP);
-	bool reloading = false, again = false;
-	end = h_now_ms() + H_DEADLINE_MS;
-	while (!(reloading && again) && h_now_ms() < end) {
-		if (!h_readable(ns, 100))
-			continue;
-		ssize_t n = recv(ns, msg, sizeof(msg) - 1, 0);
-		if (n <= 0)
-			continue;
-		msg[n] = '\0';
-		if (strstr(msg, "RELOADING=1") && strstr(msg, "MONOTONIC_USEC="))
-			reloading = true;
-		else if (reloading && strstr(msg, "READY=1"))
-			again = true;
-	}
-	cr_assert(reloading && again, "reload notifications missing (last: '%s')", msg);
+	struct h_proc *b1 = h_backend("web", 4, NULL, "--reconnect", "--stall-after", "1", NULL);
+	char buf[512];
+	ssize_t r = h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS);
+	cr_assert(r > 0, "%s", strerror((int)-r));
+	struct h_clients stuck;
+	h_clients_open(&stuck, &a, 3);
+	clients_send(&stuck);
+	cr_assert(H_WAIT_UNTIL(h_status_service("web", "delivered") == 4, H_DEADLINE_MS), "delivered: %lld",
+	          h_status_service("web", "delivered"));
+	struct h_proc *b2 = h_backend("web", 8, NULL, "--reconnect", NULL);
 
-	/* An upgrade under load, still under the same NOTIFY_SOCKET: nothing
-	 * refused, MAINPID= names the new process, the watchdog keeps going. */
-	old_pid = d->pid;
-	load(&a, 150, usr2_at_50);
-	int st = h_proc_wait_exit(d, H_DEADLINE_MS);
-	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "old handoffd: status %#x", st);
-	long npid = daemon_pid();
-	cr_assert(npid > 0 && npid != old_pid);
-	struct h_proc *nd = h_track("handoffd-new", (pid_t)npid);
-	bool mainpid = false, watchdog = false;
-	char want[64];
-	snprintf(want, sizeof(want), "MAINPID=%ld", npid);
-	end = h_now_ms() + H_DEADLINE_MS;
-	while (!(mainpid && watchdog) && h_now_ms() < end) {
-		if (!h_readable(ns, 100))
-			continue;
-		char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-		struct iovec iov = {msg, sizeof(msg) - 1};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-		ssize_t n = recvmsg(ns, &mh, MSG_CMSG_CLOEXEC);
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
-					close(((int *)CMSG_DATA(c))[k]);
-		if (n <= 0)
-			continue;
-		msg[n] = '\0';
-		mainpid |= strstr(msg, want) != NULL;
-		watchdog |= strstr(msg, "WATCHDOG=1") != NULL;
+	char *out = NULL;
+	int rc = h_ctl(NULL, &out, "upgrade", NULL);
+	cr_assert_eq(rc, 0, "handoffctl upgrade: %d: %s", rc, out);
+	free(out);
+	if (kill_it) {
+		cr_assert(!h_proc_exited(d), "the old handoffd did not wait for the stalled backend");
+		h_proc_kill(b1, SIGKILL);
 	}
-	cr_assert(mainpid, "no %s on NOTIFY_SOCKET", want);
-	cr_assert(watchdog, "no WATCHDOG=1 although WATCHDOG_USEC was set");
-	h_proc_kill(nd, SIGTERM);
-	st = h_proc_wait_exit(nd, H_DEADLINE_MS);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
-	close(ns);
+	/* shutdown_timeout is 2 s. */
+	int st = h_proc_wait_exit(d, H_DEADLINE_MS);
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "old handoffd: status 0x%x", st);
+	h_adopt_daemon(h_daemon_pid());
+	wait_backends("web", b2, NULL);
+	h_clients_run(&stuck, H_DEADLINE_MS);
+	int answered = h_clients_answered(&stuck);
+	char who[32];
+	snprintf(who, sizeof(who), "handoffd[%d]", (int)d->pid);
+	cr_assert_eq(answered, 3,
+	             "%d of the 3 connections the stalled backend never acknowledged were served after the upgrade "
+	             "(the old handoffd logged %d 'no backend acknowledged' lines)",
+	             answered, h_log_count(who, "no backend acknowledged", NULL));
+	h_clients_close(&stuck);
+	h_finish();
+}
+
+Test(upgrade, a_backend_that_dies_during_the_handover_loses_nothing, .timeout = 40)
+{
+	stalled_backend(true);
+}
+
+Test(upgrade, a_backend_that_stalls_through_the_handover_loses_nothing, .timeout = 40)
+{
+	stalled_backend(false);
+}
+
+Test(upgrade, socket_files_stay, .timeout = 40)
+{
+	int port = h_free_port(AF_INET);
+	char path[160];
+	snprintf(path, sizeof(path), "%s/web.sock", h.dir);
+	h_config("[service web]\nlisten = unix:%s, tcp://127.0.0.1:%d\n", path, port);
+	h_start_daemon();
+	h_backend("web", 8, NULL, "--reconnect", NULL);
+	struct stat u0, c0, u1, c1;
+	cr_assert_eq(stat(path, &u0), 0);
+	cr_assert_eq(stat(h.ctl, &c0), 0);
+	struct h_addr u = h_addr_unix(path);
+	struct h_load load;
+	h_load_start(&load, &u, 4, H_DEADLINE_MS);
+	struct h_load_stats mark = h_load_read(&load);
+	wait_answers(&load, &mark, 20);
+
+	upgrade(BY_SIGNAL, &load);
+	/* The old process is gone: the files are there, and are the same
+	 * sockets (not made anew by the new process). */
+	cr_assert_eq(stat(path, &u1), 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(stat(h.ctl, &c1), 0, "%s: %s", h.ctl, strerror(errno));
+	cr_assert(S_ISSOCK(u1.st_mode) && S_ISSOCK(c1.st_mode));
+	cr_assert(u0.st_ino == u1.st_ino && c0.st_ino == c1.st_ino, "a socket file was made anew");
+	cr_assert_eq(u0.st_mode, u1.st_mode);
+	cr_assert_eq(c0.st_mode, c1.st_mode);
+	mark = h_load_read(&load);
+	wait_answers(&load, &mark, 50);
+	struct h_load_stats s = h_load_stop(&load);
+	assert_no_failure(&s, "unix listener through an upgrade");
+	cr_assert(h_daemon_pid() > 0, "the control socket does not answer");
 	h_finish();
 }
