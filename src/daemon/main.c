@@ -429,6 +429,14 @@ int main(int argc, char **argv)
 	hd.sweep_timer.data = hd.reap_timer.data = &hd;
 	hd.sig_hup.data = hd.sig_term.data = hd.sig_int.data = hd.sig_usr2.data = &hd;
 
+	/* Signals are caught from before the control socket answers, so a
+	 * SIGTERM that follows the first sign of life never finds the default
+	 * action (it is handled once the loop runs). */
+	uv_signal_start(&hd.sig_hup, on_signal, SIGHUP);
+	uv_signal_start(&hd.sig_term, on_signal, SIGTERM);
+	uv_signal_start(&hd.sig_int, on_signal, SIGINT);
+	uv_signal_start(&hd.sig_usr2, on_signal, SIGUSR2);
+
 	/* Sockets passed in by systemd or a previous handoffd replace binding. */
 	static struct activation act;
 	if (activation_take(&act, err, sizeof(err)) < 0) {
@@ -479,10 +487,6 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	uv_signal_start(&hd.sig_hup, on_signal, SIGHUP);
-	uv_signal_start(&hd.sig_term, on_signal, SIGTERM);
-	uv_signal_start(&hd.sig_int, on_signal, SIGINT);
-	uv_signal_start(&hd.sig_usr2, on_signal, SIGUSR2);
 	uv_timer_start(&hd.sweep_timer, on_sweep, sweep_interval(hd.cfg), sweep_interval(hd.cfg));
 	/* systemd's watchdog: a keep-alive at half the interval it wants. */
 	unsigned long long wd = sdnotify_watchdog_usec();
