@@ -118,12 +118,18 @@ static void finish(struct hd *hd)
 		TAILQ_FOREACH(b, &svc->backends, link)
 			lost += b->nunacked + b->nqueued;
 	}
-	upgrade_close(hd);
 	ctl_close(hd); /* what backends had not acknowledged is pending again */
+	/* Handing over: that too goes to the new handoffd, whatever it takes. */
+	if (hd->handing_over)
+		upgrade_forward_pending_now(hd);
+	upgrade_close(hd);
 	unsigned stored = service_store_pending(hd);
 	if (stored)
 		log_notice("kept %u waiting connection%s in systemd's fd store for the next handoffd", stored,
 		           stored == 1 ? "" : "s");
+	lost = 0;
+	TAILQ_FOREACH(svc, &hd->services, link)
+		lost += svc->npending;
 	if (lost > stored)
 		log_warning("exiting with %u connection%s no backend acknowledged; their clients are closed",
 		            lost - stored, lost - stored == 1 ? "" : "s");
@@ -370,6 +376,16 @@ int main(int argc, char **argv)
 	log_set_target(cfg->log_target);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Sockets passed in by systemd or a previous handoffd replace binding.
+	 * Taken before anything else opens an fd: a LISTEN_FDS that claims
+	 * more than were passed must not claim our own. */
+	static struct activation act;
+	if (activation_take(&act, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		config_free(cfg);
+		return EXIT_STARTUP;
+	}
+
 	static struct hd hd; /* the one context; static only to live past main's frame for libuv */
 	uv_loop_t loop;
 	uv_loop_init(&loop);
@@ -436,15 +452,6 @@ int main(int argc, char **argv)
 	uv_signal_start(&hd.sig_term, on_signal, SIGTERM);
 	uv_signal_start(&hd.sig_int, on_signal, SIGINT);
 	uv_signal_start(&hd.sig_usr2, on_signal, SIGUSR2);
-
-	/* Sockets passed in by systemd or a previous handoffd replace binding. */
-	static struct activation act;
-	if (activation_take(&act, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		config_free(cfg);
-		hd.exit_code = EXIT_STARTUP;
-		goto out;
-	}
 	hd.activation = act.n ? &act : NULL;
 
 	/* An empty config to apply against, so start-up and reload share code. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -205,6 +206,33 @@ void upgrade_forward_pending(struct hd *hd)
 	}
 	if (!uv_is_closing((uv_handle_t *)&u->poll))
 		uv_poll_start(&u->poll, blocked ? UV_WRITABLE : 0, on_poll);
+}
+
+void upgrade_forward_pending_now(struct hd *hd)
+{
+	struct upgrade *u = hd->upgrade;
+	if (!u || !u->ready || u->fd < 0)
+		return;
+	/* Blocking from here on, but never for more than 5 s per message: a
+	 * new handoffd that stopped reading must not keep us forever. */
+	fcntl(u->fd, F_SETFL, fcntl(u->fd, F_GETFL) & ~O_NONBLOCK);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(u->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	struct service *svc;
+	TAILQ_FOREACH(svc, &hd->services, link) {
+		struct conn *c;
+		while ((c = TAILQ_FIRST(&svc->pending)) != NULL) {
+			struct proto_buf b;
+			int len = dispatch_encode(c, &b);
+			int rc = len < 0 ? len : proto_send(u->fd, b.data, (size_t)len, &c->fd, 1, true);
+			TAILQ_REMOVE(&svc->pending, c, link);
+			svc->npending--;
+			if (rc < 0)
+				log_error("upgrade: cannot pass connection %llu to the new handoffd: %s; closing it",
+				          (unsigned long long)c->id, strerror(-rc));
+			conn_free(c);
+		}
+	}
 }
 
 /* The names for LISTEN_FDNAMES may not contain ':'. */

@@ -50,6 +50,10 @@ int upgrade_start(struct hd *hd, struct ctlconn *requester, uint32_t seq, char *
  * process (as many as its socket takes now; the rest when it has room). */
 void upgrade_forward_pending(struct hd *hd);
 
+/* The old handoffd exits now: send every waiting connection, waiting for
+ * room in the socket if need be (a blocking send, at exit only). */
+void upgrade_forward_pending_now(struct hd *hd);
+
 /* cc is going away: do not answer it. */
 void upgrade_forget_requester(struct hd *hd, struct ctlconn *cc);
 

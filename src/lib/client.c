@@ -348,6 +348,9 @@ static int reconnect_once(handoff_t *h)
 		h->gen++;
 		return 0;
 	}
+	/* Still registered as far as the caller knows: we keep trying. */
+	h->registered = true;
+	h->dead = 0;
 	/* Refused for good (the service is gone, not allowed): stop trying. */
 	if (rc == HANDOFF_E_NO_SERVICE || rc == HANDOFF_E_NOT_ALLOWED || rc == HANDOFF_E_VERSION)
 		return rc;
@@ -591,7 +594,7 @@ int handoff_accept(handoff_t *h, struct handoff_conn *ret_conn, int flags)
 
 	if (!h || !ret_conn)
 		return -EINVAL;
-	if (!h->registered) {
+	if (!h->registered && !h->reconnecting) {
 		set_err(h, "handoff_accept() before handoff_register()");
 		return HANDOFF_E_STATE;
 	}

@@ -2,7 +2,8 @@
  *
  *   test-backend -s SOCKET -S SERVICE -c CAPACITY [--name TAG] [--hold N]
  *                [--exit-after N] [--stall-after N] [--no-done] [--defer]
- *                [--drain-on-sigterm] [--batch N] [--listen-mode] [--udp]
+ *                [--reconnect] [--drain-on-sigterm] [--batch N] [--listen-mode]
+ *                [--udp] [--sockopts]
  *   test-backend --udp-once | --listen-once [--name TAG]
  *
  * It registers, then serves each handed-over connection: reads the client's

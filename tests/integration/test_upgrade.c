@@ -15,7 +15,9 @@
  *   that registers with it; so are those a stalled backend never
  *   acknowledged;
  * - the files of Unix listeners and of the control socket stay (the same
- *   sockets) when the old process exits.
+ *   sockets) when the old process exits;
+ * - not an upgrade but a restart (handoffd killed, a new one started): a
+ *   backend with handoff_set_reconnect() registers with the new one.
  *
  * The new handoffd is the old one's child. The test process is a child
  * subreaper, so the new one becomes the test's child when the old one exits:
@@ -470,5 +472,51 @@ Test(upgrade, socket_files_stay, .timeout = 40)
 	struct h_load_stats s = h_load_stop(&load);
 	assert_no_failure(&s, "unix listener through an upgrade");
 	cr_assert(h_daemon_pid() > 0, "the control socket does not answer");
+	h_finish();
+}
+
+/* Not an upgrade: handoffd dies and a new one is started by hand (what a
+ * service manager does). A backend with handoff_set_reconnect() registers
+ * with the new one, even when one of its attempts reached a control socket
+ * that accepted the connection and then went away before answering (a
+ * handoffd on its way out). The test plays that handoffd: a listener at the
+ * control socket's path that never accepts and is then closed. */
+Test(upgrade, backends_ride_through_a_restart, .timeout = 40)
+{
+	int port = h_free_port(AF_INET);
+	h_config("[service web]\nlisten = tcp://127.0.0.1:%d\n", port);
+	struct h_proc *d = h_start_daemon();
+	struct h_proc *b1 = h_backend("web", 8, NULL, "--reconnect", NULL);
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	char buf[512];
+	cr_assert(h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS) > 0);
+
+	/* handoffd dies: the control socket's file stays, nobody listens. */
+	h_proc_kill(d, SIGKILL);
+	cr_assert(h_proc_wait_exit(d, H_DEADLINE_MS) != -1);
+	cr_assert_eq(unlink(h.ctl), 0);
+	int fake = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert(fake >= 0);
+	struct h_addr c = h_addr_unix(h.ctl);
+	cr_assert_eq(bind(fake, (struct sockaddr *)&c.ss, c.len), 0);
+	cr_assert_eq(listen(fake, 4), 0);
+	/* The backend's next attempt connects (into the backlog) and waits for
+	 * an answer to its registration; then this "handoffd" goes away. */
+	bool tried = h_readable(fake, H_DEADLINE_MS);
+	char line[256] = "";
+	h_proc_line(b1, "lost", line, sizeof(line));
+	cr_assert(tried, "the backend did not try to reconnect (%s, status 0x%x)", line[0] ? line : "no 'lost' line",
+	          b1->status);
+	close(fake);
+	cr_assert_eq(unlink(h.ctl), 0);
+
+	h_start_daemon();
+	bool ok = H_WAIT_UNTIL(status_has_backend(b1->pid) || h_proc_exited(b1), H_DEADLINE_MS);
+	h_proc_line(b1, "lost", line, sizeof(line));
+	cr_assert(ok && !h_proc_exited(b1), "the backend did not register with the new handoffd (%s, status 0x%x)",
+	          line[0] ? line : "no 'lost' line", b1->status);
+	cr_assert(h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS) > 0);
+	struct h_answer ans;
+	cr_assert(h_parse_answer(buf, &ans) && ans.pid == b1->pid, "%s", buf);
 	h_finish();
 }
