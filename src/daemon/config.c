@@ -22,6 +22,7 @@
 #include "handoff.h" /* HANDOFF_DEFAULT_SOCKET: one default for both ends */
 #include "inetd.h"
 #include "log.h"
+#include "peerid.h"
 
 #define INIH_LINE_MAX 200 /* Debian's libinih: buffer including "\r\n\0" */
 
@@ -513,8 +514,9 @@ static void add_word(struct cfg_builder *p, const char *key, const char *item)
 	if (strcmp(key, "allow_units") == 0) {
 		arr = &s->allow_units;
 		n = &s->nallow_units;
-		if (!strchr(item, '.') || strchr(item, '/')) {
-			perr(p, p->line, "%s: '%s' is not a unit name (e.g. nginx.service)", key, item);
+		if (!peerid_unit_name_valid(item)) {
+			perr(p, p->line, "%s: '%s' is not a unit name (e.g. nginx.service, getty@tty1.service)", key,
+			     item);
 			return;
 		}
 	} else if (strcmp(key, "allow_cgroups") == 0) {

@@ -23,33 +23,6 @@
 
 static bool pid_alive(int pidfd);
 
-static void read_cgroup(pid_t pid, int pidfd, char *buf, size_t size)
-{
-	char path[64], data[1024];
-	buf[0] = '\0';
-	if (pidfd < 0 || pid <= 0)
-		return;
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, data, sizeof(data) - 1);
-	close(fd);
-	if (n <= 0 || !pid_alive(pidfd))
-		return;
-	data[n] = '\0';
-	/* cgroup v2: the "0::PATH" line. */
-	for (char *line = data, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		if (strncmp(line, "0::", 3) == 0 && line[3] == '/' && strlen(line + 3) < size) {
-			memcpy(buf, line + 3, strlen(line + 3) + 1);
-			return;
-		}
-	}
-}
-
 int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd)
 {
 	struct ucred uc;
@@ -88,20 +61,16 @@ int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd)
 		*ret_pidfd = pidfd;
 	}
 
-	/* The LSM label, where an LSM gives one. */
-	len = sizeof(ret->label) - 1;
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERSEC, ret->label, &len) == 0 && len < sizeof(ret->label))
-		ret->label[len] = '\0';
-	else
-		ret->label[0] = '\0';
-
-	/* The cgroup (and so the systemd unit) from /proc: a short procfs read,
-	 * once per control connection. Only trusted if the pidfd says the
-	 * process is still the one that connected (no pid reuse in between);
-	 * without a pidfd it is not trusted at all. */
-	read_cgroup(ret->pid, pidfd, ret->cgroup, sizeof(ret->cgroup));
-	if (!ret->cgroup[0] || policy_unit_from_cgroup(ret->cgroup, ret->unit, sizeof(ret->unit)) < 0)
-		ret->unit[0] = '\0';
+	/* What allow_labels, allow_cgroups and allow_units look at (peerid.h):
+	 * the LSM label, and the cgroup from /proc (a short procfs read, once
+	 * per control connection) with the unit derived from it. The cgroup is
+	 * trusted only while the pidfd shows the process that connected still
+	 * running, so a reused pid cannot lend another process's cgroup;
+	 * without a pidfd it is not read. Whatever cannot be read stays "" and
+	 * matches nothing. */
+	(void)peerid_read_label(fd, ret->label, sizeof(ret->label));
+	if (peerid_read_cgroup(ret->pid, pidfd, ret->cgroup, sizeof(ret->cgroup)) == 0)
+		(void)peerid_unit_from_cgroup(ret->cgroup, ret->unit, sizeof(ret->unit));
 	return 0;
 }
 
@@ -176,8 +145,9 @@ void registry_register(struct ctlconn *cc, const struct proto_msg *m)
 	if (!policy_may_serve(svc->cfg, &cc->id)) {
 		svc->refused++;
 		struct log_fields lf = {.service = name, .backend_pid = cc->id.pid, .backend_uid = (long)cc->id.uid};
-		log_peer_with(LOG_LVL_WARNING, &lf, "refused registration: %s for service '%s': not allowed by %s", cc->who,
-		         name, svc->cfg->has_allow ? "its allow_* keys" : "policy (no allow key: root only)");
+		char why[512];
+		policy_describe(svc->cfg, &cc->id, why, sizeof(why));
+		log_peer_with(LOG_LVL_WARNING, &lf, "refused registration: %s for service '%s': %s", cc->who, name, why);
 		snprintf(text, sizeof(text), "uid %u is not allowed to serve '%s'", (unsigned)cc->id.uid, name);
 		refuse(cc, m, PE_NOT_ALLOWED, name, text);
 		return;
@@ -310,9 +280,10 @@ void registry_recheck(struct hd *hd)
 			if (policy_may_serve(svc->cfg, &b->cc->id))
 				continue;
 			struct ctlconn *cc = b->cc;
-			char text[256];
-			log_warning("backend %llu (%s) no longer allowed to serve '%s' after reload: dropping it",
-			            (unsigned long long)b->id, cc->who, svc->name);
+			char text[256], why[512];
+			policy_describe(svc->cfg, &cc->id, why, sizeof(why));
+			log_warning("backend %llu (%s) no longer allowed to serve '%s' after reload (%s): dropping it",
+			            (unsigned long long)b->id, cc->who, svc->name, why);
 			snprintf(text, sizeof(text), "uid %u is not allowed to serve '%s' (policy changed by a reload)",
 			         (unsigned)cc->id.uid, svc->name);
 			struct proto_buf out;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "peerid.h"
 #include "policy.h"
 #include "registry.h"
 
@@ -287,47 +288,333 @@ TEST(group, membership)
 
 /* ===================== units, cgroups, labels (issue 4) ===================== */
 
-TEST(unit, from_cgroup_paths)
+/* A peer with a cgroup, unit and label ("" = unknown). */
+static struct peer_ident peer_at(uid_t uid, const char *cgroup, const char *unit, const char *label)
 {
-	static const struct {
-		const char *path, *unit; /* NULL: none */
-	} cases[] = {
-		{"/system.slice/nginx.service", "nginx.service"},
-		{"/system.slice/nginx.service/worker", "nginx.service"},
-		{"/system.slice/system-getty.slice/getty@tty1.service", "getty@tty1.service"},
-		{"/user.slice/user-1000.slice/session-3.scope", "session-3.scope"},
-		{"/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service", "user@1000.service"},
-		{"/init.scope", "init.scope"},
-		{"/machine.slice/libpod-0123abcd.scope/container", "libpod-0123abcd.scope"},
-		{"/system.slice/docker-0123abcd.scope", "docker-0123abcd.scope"},
-		{"/", NULL},
-		{"/system.slice", NULL},
-		{"/kubepods/besteffort/pod1/abc", NULL},
-		{"", NULL},
-		{"/.service", NULL},
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char buf[128] = "x";
-		int rc = policy_unit_from_cgroup(cases[i].path, buf, sizeof(buf));
-		if (cases[i].unit) {
-			cr_assert_eq(rc, 0, "%s", cases[i].path);
-			cr_assert_str_eq(buf, cases[i].unit, "%s", cases[i].path);
-		} else {
-			cr_assert_eq(rc, -ENOENT, "%s gave %s", cases[i].path, buf);
-		}
-	}
-	char tiny[4];
-	cr_assert_eq(policy_unit_from_cgroup("/system.slice/nginx.service", tiny, sizeof(tiny)), -ENOENT);
+	struct peer_ident id = peer(uid, uid, 0);
+	snprintf(id.cgroup, sizeof(id.cgroup), "%s", cgroup);
+	snprintf(id.unit, sizeof(id.unit), "%s", unit);
+	snprintf(id.label, sizeof(id.label), "%s", label);
+	return id;
 }
 
-TEST(unit, cgroup_prefix_at_a_slash)
+TEST(cgroup, prefix_at_a_slash)
 {
 	cr_assert(policy_cgroup_under("/system.slice/web", "/system.slice/web"));
-	cr_assert(policy_cgroup_under("/system.slice/web/worker", "/system.slice/web"));
-	cr_assert(policy_cgroup_under("/system.slice/web/worker", "/system.slice/web/"));
+	cr_assert(policy_cgroup_under("/system.slice/web/x", "/system.slice/web"));
+	cr_assert(policy_cgroup_under("/system.slice/web/x/y", "/system.slice/web"));
+	cr_assert(policy_cgroup_under("/system.slice/web/x", "/system.slice/web/"));
+	cr_assert(policy_cgroup_under("/system.slice/web", "/system.slice/web//"));
 	cr_assert(!policy_cgroup_under("/system.slice/webby", "/system.slice/web"));
+	cr_assert(!policy_cgroup_under("/system.slice/web.service", "/system.slice/web"));
 	cr_assert(!policy_cgroup_under("/system.slice", "/system.slice/web"));
+	cr_assert(!policy_cgroup_under("/system.slic", "/system.slice"));
+	cr_assert(!policy_cgroup_under("/other/system.slice/web", "/system.slice/web"));
 	cr_assert(policy_cgroup_under("/anything", "/"));
+	cr_assert(policy_cgroup_under("/", "/"));
+	/* Unknown (""), relative, or an empty prefix: no match, even for "/". */
+	cr_assert(!policy_cgroup_under("", "/"));
+	cr_assert(!policy_cgroup_under("", ""));
+	cr_assert(!policy_cgroup_under("/x", ""));
+	cr_assert(!policy_cgroup_under("system.slice/web", "/"));
+}
+
+TEST(serve, allow_units_exact)
+{
+	char *units[] = {"web.service", "api@1.service"};
+	struct cfg_service s;
+	memset(&s, 0, sizeof(s));
+	s.has_allow = true;
+	s.allow_units = units;
+	s.nallow_units = 2;
+	static const struct {
+		const char *unit;
+		bool ok;
+	} cases[] = {
+		{"web.service", true},  {"api@1.service", true},   {"web.service2", false}, {"Web.service", false},
+		{"web", false},         {"web.socket", false},     {"api@2.service", false}, {"api@.service", false},
+		{"xweb.service", false}, {"", false},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		/* The cgroup says something else: only the unit is looked at. */
+		struct peer_ident p = peer_at(1000, "/system.slice/elsewhere.service", cases[i].unit, "");
+		cr_assert_eq(policy_may_serve(&s, &p), cases[i].ok, "unit '%s'", cases[i].unit);
+	}
+}
+
+TEST(serve, allow_cgroups_prefix)
+{
+	char *cgroups[] = {"/system.slice/web", "/machine.slice/libpod-ab.scope/"};
+	struct cfg_service s;
+	memset(&s, 0, sizeof(s));
+	s.has_allow = true;
+	s.allow_cgroups = cgroups;
+	s.nallow_cgroups = 2;
+	static const struct {
+		const char *cgroup;
+		bool ok;
+	} cases[] = {
+		{"/system.slice/web", true},
+		{"/system.slice/web/x", true},
+		{"/system.slice/webby", false},
+		{"/system.slice/web.service", false},
+		{"/system.slice", false},
+		{"/machine.slice/libpod-ab.scope", true},
+		{"/machine.slice/libpod-ab.scope/container", true},
+		{"/machine.slice/libpod-abc.scope", false},
+		{"/", false},
+		{"", false},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct peer_ident p = peer_at(1000, cases[i].cgroup, "web.service", "");
+		cr_assert_eq(policy_may_serve(&s, &p), cases[i].ok, "cgroup '%s'", cases[i].cgroup);
+	}
+}
+
+TEST(serve, allow_labels_exact)
+{
+	char *labels[] = {"system_u:system_r:httpd_t:s0", "/usr/sbin/nginx (enforce)"};
+	struct cfg_service s;
+	memset(&s, 0, sizeof(s));
+	s.has_allow = true;
+	s.allow_labels = labels;
+	s.nallow_labels = 2;
+	static const struct {
+		const char *label;
+		bool ok;
+	} cases[] = {
+		{"system_u:system_r:httpd_t:s0", true},
+		{"/usr/sbin/nginx (enforce)", true},
+		{"system_u:system_r:httpd_t:s0:c1", false},
+		{"system_u:system_r:httpd_t", false},
+		{"/usr/sbin/nginx (complain)", false},
+		{"/usr/sbin/nginx", false},
+		{"", false},
+	};
+	for (size_t i = 0; i < N_ELEMENTS(cases); i++) {
+		struct peer_ident p = peer_at(1000, "/system.slice/web.service", "web.service", cases[i].label);
+		cr_assert_eq(policy_may_serve(&s, &p), cases[i].ok, "label '%s'", cases[i].label);
+	}
+}
+
+TEST(serve, unknown_matches_nothing_not_even_empty_entries)
+{
+	/* Entries that config.c would refuse, to be sure "" is never a match. */
+	char *empty[] = {""};
+	struct cfg_service s;
+	memset(&s, 0, sizeof(s));
+	s.has_allow = true;
+	s.allow_units = empty;
+	s.nallow_units = 1;
+	s.allow_cgroups = empty;
+	s.nallow_cgroups = 1;
+	s.allow_labels = empty;
+	s.nallow_labels = 1;
+	struct peer_ident unknown = peer_at(1000, "", "", "");
+	cr_assert(!policy_may_serve(&s, &unknown));
+	struct peer_ident known = peer_at(1000, "/system.slice/web.service", "web.service", "lbl");
+	cr_assert(!policy_may_serve(&s, &known));
+
+	/* allow_cgroups = / admits every known cgroup, not an unknown one. */
+	char *root[] = {"/"};
+	memset(&s, 0, sizeof(s));
+	s.has_allow = true;
+	s.allow_cgroups = root;
+	s.nallow_cgroups = 1;
+	cr_assert(policy_may_serve(&s, &known));
+	cr_assert(!policy_may_serve(&s, &unknown));
+}
+
+TEST(serve, or_across_every_key)
+{
+	struct config *c = load("[service web]\nlisten = tcp://127.0.0.1:1\n"
+	                        "allow_users = 1000\nallow_groups = 50\n"
+	                        "allow_units = web.service\n"
+	                        "allow_cgroups = /machine.slice/libpod-ab.scope\n"
+	                        "allow_labels = system_u:system_r:httpd_t:s0\n");
+	const struct cfg_service *s = config_find_service(c, "web");
+	cr_assert(s->has_allow);
+	/* Each key alone is enough. */
+	struct peer_ident by_uid = peer_at(1000, "/user.slice/user-1000.slice/session-1.scope", "session-1.scope", "");
+	struct peer_ident by_group = peer_at(2000, "", "", "");
+	by_group.ngroups = 1;
+	by_group.groups[0] = 50;
+	struct peer_ident by_unit = peer_at(2000, "/system.slice/web.service", "web.service", "");
+	struct peer_ident by_cgroup = peer_at(2000, "/machine.slice/libpod-ab.scope/container", "libpod-ab.scope", "");
+	struct peer_ident by_label = peer_at(2000, "", "", "system_u:system_r:httpd_t:s0");
+	cr_assert(policy_may_serve(s, &by_uid));
+	cr_assert(policy_may_serve(s, &by_group));
+	cr_assert(policy_may_serve(s, &by_unit));
+	cr_assert(policy_may_serve(s, &by_cgroup));
+	cr_assert(policy_may_serve(s, &by_label));
+	/* None of them: refused. */
+	struct peer_ident none = peer_at(2000, "/system.slice/other.service", "other.service", "unconfined_t");
+	cr_assert(!policy_may_serve(s, &none));
+	struct peer_ident unknown = peer_at(2000, "", "", "");
+	cr_assert(!policy_may_serve(s, &unknown));
+	config_free(c);
+}
+
+TEST(serve, root_always_and_no_key_root_only)
+{
+	char *units[] = {"web.service"};
+	struct cfg_service s;
+	memset(&s, 0, sizeof(s));
+	struct peer_ident root_unknown = peer_at(0, "", "", "");
+	struct peer_ident root_elsewhere = peer_at(0, "/system.slice/other.service", "other.service", "x");
+	struct peer_ident web = peer_at(1000, "/system.slice/web.service", "web.service", "");
+	/* No allow key: root only, whatever the unit. */
+	cr_assert(policy_may_serve(&s, &root_unknown));
+	cr_assert(policy_may_serve(&s, &root_elsewhere));
+	cr_assert(!policy_may_serve(&s, &web));
+	/* A unit list present but has_allow false (cannot come from config):
+	 * still root only. */
+	s.allow_units = units;
+	s.nallow_units = 1;
+	cr_assert(!policy_may_serve(&s, &web));
+	/* With allow_units: that unit, and root anywhere. */
+	s.has_allow = true;
+	cr_assert(policy_may_serve(&s, &web));
+	cr_assert(policy_may_serve(&s, &root_unknown));
+	cr_assert(policy_may_serve(&s, &root_elsewhere));
+}
+
+/* ===================== policy_describe ===================== */
+
+TEST(describe, refusals)
+{
+	char buf[512];
+	struct config *c = load("[service web]\nlisten = tcp://127.0.0.1:1\n"
+	                        "allow_users = 33\nallow_units = web.service\nallow_cgroups = /system.slice/web\n"
+	                        "[service lbl]\nlisten = tcp://127.0.0.1:2\nallow_groups = 50\n"
+	                        "allow_labels = system_u:system_r:httpd_t:s0\n"
+	                        "[service none]\nlisten = tcp://127.0.0.1:3\n");
+	const struct cfg_service *web = config_find_service(c, "web");
+	const struct cfg_service *lbl = config_find_service(c, "lbl");
+	const struct cfg_service *none = config_find_service(c, "none");
+
+	struct peer_ident p = peer_at(1000, "/system.slice/other.service", "other.service", "unconfined");
+	policy_describe(web, &p, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 (unit other.service, cgroup /system.slice/other.service) matches none of "
+	                      "allow_users/allow_units/allow_cgroups");
+
+	struct peer_ident unknown = peer_at(1000, "", "", "");
+	policy_describe(web, &unknown, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 (unit unknown, cgroup unknown) matches none of "
+	                      "allow_users/allow_units/allow_cgroups");
+	struct peer_ident slice = peer_at(1000, "/user.slice", "", "");
+	policy_describe(web, &slice, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 (no unit, cgroup /user.slice) matches none of "
+	                      "allow_users/allow_units/allow_cgroups");
+
+	struct peer_ident g = peer_at(1000, "/x", "", "unconfined");
+	g.ngroups = 2;
+	g.groups[0] = 4;
+	g.groups[1] = 27;
+	policy_describe(lbl, &g, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 (gid 1000 and 2 supplementary groups, label unconfined) matches none of "
+	                      "allow_groups/allow_labels");
+	g.ngroups = 0;
+	g.label[0] = '\0';
+	policy_describe(lbl, &g, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 (gid 1000, no label) matches none of allow_groups/allow_labels");
+
+	policy_describe(none, &p, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 is not root and no allow_* key is set (only root may serve)");
+
+	struct peer_ident u = peer_at(2000, "", "", "");
+	struct config *c2 = load("[service w]\nlisten = tcp://127.0.0.1:1\nallow_users = 33, 34\n");
+	policy_describe(config_find_service(c2, "w"), &u, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 2000 matches none of allow_users");
+	config_free(c2);
+
+	/* has_allow with every list empty (hand-built). */
+	struct cfg_service empty;
+	memset(&empty, 0, sizeof(empty));
+	empty.has_allow = true;
+	policy_describe(&empty, &u, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 2000 matches nothing: the allow_* keys are empty");
+	config_free(c);
+}
+
+TEST(describe, allowed_peers)
+{
+	char buf[256];
+	struct config *c = load("[service web]\nlisten = tcp://127.0.0.1:1\n"
+	                        "allow_users = 33\nallow_units = web.service\nallow_cgroups = /machine.slice\n"
+	                        "allow_labels = L\n");
+	const struct cfg_service *s = config_find_service(c, "web");
+	struct peer_ident root = peer_at(0, "", "", "");
+	policy_describe(s, &root, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 0 is root");
+	struct peer_ident u33 = peer_at(33, "", "", "");
+	policy_describe(s, &u33, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 33 is allowed by allow_users");
+	struct peer_ident unit = peer_at(1000, "/system.slice/web.service", "web.service", "");
+	policy_describe(s, &unit, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 is allowed by allow_units");
+	struct peer_ident cg = peer_at(1000, "/machine.slice/x.scope", "x.scope", "");
+	policy_describe(s, &cg, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 is allowed by allow_cgroups");
+	struct peer_ident lb = peer_at(1000, "", "", "L");
+	policy_describe(s, &lb, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 is allowed by allow_labels");
+	/* describe and may_serve agree. */
+	cr_assert(policy_may_serve(s, &lb));
+	config_free(c);
+}
+
+TEST(describe, hostile_strings_and_small_buffers)
+{
+	char buf[512];
+	char *units[] = {"web.service"};
+	struct cfg_service s;
+	memset(&s, 0, sizeof(s));
+	s.has_allow = true;
+	s.allow_units = units;
+	s.nallow_units = 1;
+	/* A delegated subtree can hold any name but '/' and '\n'. */
+	struct peer_ident p = peer_at(1000, "/user.slice/evil\x1b[31m\r\t\x7f\xc3\xa9", "", "");
+	policy_describe(&s, &p, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "uid 1000 (no unit, cgroup /user.slice/evil?[31m?????"
+	                      ") matches none of allow_units");
+
+	/* Truncated, always terminated, never past size. */
+	char small[24];
+	memset(small, 'Z', sizeof(small));
+	policy_describe(&s, &p, small, 10);
+	cr_assert_eq(strlen(small), 9);
+	cr_assert_str_eq(small, "uid 1000 ");
+	cr_assert_eq(small[10], 'Z');
+	policy_describe(&s, &p, small, 1);
+	cr_assert_str_eq(small, "");
+	small[0] = 'Z';
+	policy_describe(&s, &p, small, 0);
+	cr_assert_eq(small[0], 'Z', "size 0: nothing written");
+	char full[512];
+	policy_describe(&s, &p, full, sizeof(full));
+	for (size_t n = 1; n < 100; n++) {
+		char b[100];
+		memset(b, 'Z', sizeof(b));
+		policy_describe(&s, &p, b, n);
+		size_t want = n - 1 < strlen(full) ? n - 1 : strlen(full);
+		cr_assert_eq(strlen(b), want, "size %zu", n);
+		cr_assert(strncmp(b, full, want) == 0, "size %zu: '%s'", n, b);
+		cr_assert(n == sizeof(b) || b[n] == 'Z', "size %zu: wrote past the end", n);
+	}
+
+	/* The longest identity fits in a 2 KiB buffer whole. */
+	struct peer_ident big = peer(1000, 1000, 0);
+	memset(big.cgroup, 'c', sizeof(big.cgroup) - 1);
+	big.cgroup[0] = '/';
+	memset(big.unit, 'u', sizeof(big.unit) - 1);
+	memset(big.label, 'l', sizeof(big.label) - 1);
+	char *labels[] = {"x"};
+	s.allow_labels = labels;
+	s.nallow_labels = 1;
+	char huge[2048];
+	policy_describe(&s, &big, huge, sizeof(huge));
+	cr_assert(strstr(huge, "matches none of allow_units/allow_labels"), "%s", huge);
 }
 
 TEST(serve, units_cgroups_labels)
@@ -367,6 +654,15 @@ TEST(serve, bad_unit_and_cgroup_values)
 	                                err, sizeof(err)),
 	             -EINVAL);
 	cr_assert(strstr(err, "t.conf:3: allow_units: 'nginx' is not a unit name"), "%s", err);
+	cr_assert_eq(config_load_string("[service web]\nlisten = tcp://127.0.0.1:1\nallow_units = getty@.service\n",
+	                                "t.conf", &c, err, sizeof(err)),
+	             -EINVAL, "a template is never a running unit");
+	cr_assert(strstr(err, "t.conf:3: allow_units: 'getty@.service' is not a unit name"), "%s", err);
+	cr_assert_eq(config_load_string("[service web]\nlisten = tcp://127.0.0.1:1\nallow_units = getty@tty1.service\n",
+	                                "t.conf", &c, err, sizeof(err)),
+	             0, "%s", err);
+	config_free(c);
+	c = NULL;
 	cr_assert_eq(config_load_string("[service web]\nlisten = tcp://127.0.0.1:1\nallow_cgroups = system.slice\n",
 	                                "t.conf", &c, err, sizeof(err)),
 	             -EINVAL);
@@ -376,20 +672,25 @@ TEST(serve, bad_unit_and_cgroup_values)
 TEST(identity, own_cgroup_through_a_socketpair)
 {
 	/* What this machine can show: our own cgroup and unit, read the way
-	 * handoffd reads a peer's. */
-	char self[1024] = "";
+	 * handoffd reads a peer's (registry_read_identity -> peerid). The
+	 * expected value is parsed here independently: the 0:: line, else the
+	 * name=systemd line. */
+	char v2[1024] = "", sd[1024] = ""; /* as long as a line */
 	FILE *f = fopen("/proc/self/cgroup", "re");
 	if (f) {
 		char line[1024];
-		while (fgets(line, sizeof(line), f))
-			if (strncmp(line, "0::", 3) == 0) {
-				line[strcspn(line, "\n")] = '\0';
-				snprintf(self, sizeof(self), "%s", line + 3);
-			}
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (strncmp(line, "0::", 3) == 0)
+				snprintf(v2, sizeof(v2), "%s", line + 3);
+			else if (strstr(line, ":name=systemd:"))
+				snprintf(sd, sizeof(sd), "%s", strstr(line, ":name=systemd:") + strlen(":name=systemd:"));
+		}
 		fclose(f);
 	}
+	const char *self = v2[0] ? v2 : sd;
 	if (!self[0])
-		cr_skip_test("no cgroup v2 line in /proc/self/cgroup on this machine");
+		cr_skip_test("no cgroup v2 or name=systemd line in /proc/self/cgroup on this machine");
 	int sv[2];
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	struct peer_ident id;
@@ -401,14 +702,17 @@ TEST(identity, own_cgroup_through_a_socketpair)
 	close(sv[0]);
 	close(sv[1]);
 	cr_assert_eq(id.pid, getpid());
+	cr_assert_eq(id.uid, getuid());
 	if (!have_pidfd) {
 		cr_assert_str_eq(id.cgroup, "", "no pidfd: the cgroup is not trusted");
+		cr_assert_str_eq(id.unit, "");
 		cr_skip_test("kernel without SO_PEERPIDFD: cgroup not read");
 	}
 	cr_assert_str_eq(id.cgroup, self);
-	char unit[128];
-	if (policy_unit_from_cgroup(self, unit, sizeof(unit)) == 0)
+	char unit[PEERID_UNIT_MAX];
+	if (peerid_unit_from_cgroup(self, unit, sizeof(unit)) == 0)
 		cr_assert_str_eq(id.unit, unit);
 	else
 		cr_assert_str_eq(id.unit, "");
+	cr_log_info("own identity: cgroup '%s', unit '%s', label '%s'", id.cgroup, id.unit, id.label);
 }
