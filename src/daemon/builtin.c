@@ -1039,7 +1039,9 @@ static void guard_note(struct listener *l, enum builtin_guard g, const struct so
 	if (bs->guard_logged && now - bs->guard_log_ms < BUILTIN_GUARD_LOG_MS)
 		return;
 	char a[ADDR_TEXT_MAX];
-	if (addr_format(src, src_len, a, sizeof(a)) < 0)
+	if (g == BUILTIN_GUARD_UNNAMED)
+		snprintf(a, sizeof(a), "unix:(unnamed)"); /* recvfrom() gave no address at all */
+	else if (addr_format(src, src_len, a, sizeof(a)) < 0)
 		snprintf(a, sizeof(a), "(address too long)");
 	log_peer(LOG_LVL_NOTICE,
 	         "builtin %s '%s' on %s: %llu datagram(s) left unanswered since the last report (last from %s: %s)",

@@ -1,5 +1,21 @@
-/* log: leveled messages on stderr. The only module state outside main.c's
- * context: the level and rate limiter, set once at start-up (or reload). */
+/* log: leveled messages to stderr, the systemd journal or syslog.
+ *
+ * The only module state outside main.c's context: the level, the target
+ * and the rate limiter, set at start-up and on reload (log_set_level,
+ * log_set_target). log.c allocates nothing: each line is formatted into a
+ * bounded stack buffer (longer messages are cut, at 2 KiB) and sent with
+ * one call, so lines from concurrent writers never mix.
+ *
+ * Messages may quote what a peer sent: control characters are shown as
+ * '?', and a newline is kept only as a continuation ("\n\t"), so no peer
+ * can forge a line of its own.
+ *
+ * The journal is reached through sdnotify.c (sdnotify_journal), the only
+ * includer of <systemd/...>; syslog through libc (openlog LOG_NDELAY, so
+ * its socket is open, close-on-exec, before privileges are dropped). Both
+ * are datagram sockets to a local daemon: one send per line, no waiting
+ * for an answer (a send waits only while that daemon's queue is full, as a
+ * write to stderr would when it is a pipe or the journal stream). */
 #ifndef HANDOFF_LOG_H
 #define HANDOFF_LOG_H
 
@@ -19,12 +35,23 @@ int log_get_level(void);
 /* Parse "error|warning|notice|info|debug"; returns level or -1. */
 int log_level_parse(const char *s);
 
-/* Where lines go from now on (enum log_target); AUTO is resolved here. */
+/* Where lines go from now on (enum log_target); AUTO is resolved here.
+ * journal without a journald (no /run/systemd/journal/socket) and syslog
+ * without /dev/log fall back to stderr, with one warning per change of
+ * the configured target (none for AUTO, whose stderr is the journal
+ * anyway). Switching away from syslog closes its socket. Safe to call
+ * again on every reload. */
 void log_set_target(int target);
+/* The target in use: JOURNAL, SYSLOG or STDERR (never AUTO). */
+int log_get_target(void);
+/* True when $JOURNAL_STREAM ("DEV:INO") names the file on fd 2. */
+bool log_stderr_is_journal(void);
 
 /* Structured fields for the journal (HANDOFF_SERVICE, HANDOFF_PEER,
  * HANDOFF_BACKEND_PID, HANDOFF_BACKEND_UID); other targets print the line
- * as usual. NULL / 0 fields are left out. */
+ * as usual. NULL service/peer, backend_pid <= 0 and backend_uid < 0 are
+ * left out: initialise backend_uid = -1 when there is no backend (a
+ * designated initialiser would otherwise leave 0, which is root). */
 struct log_fields {
 	const char *service;
 	const char *peer;
@@ -32,6 +59,8 @@ struct log_fields {
 	long backend_uid; /* -1 = none */
 };
 void log_with(int level, const struct log_fields *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* log_with() with only HANDOFF_SERVICE=service. */
+void log_svc(int level, const char *service, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, but for messages a peer can trigger repeatedly: at most
