@@ -1,19 +1,28 @@
 /* tinyserver: the smallest useful HTTP server, for the handoffd benchmark.
  *
- * The same request handling runs in two settings, so that the benchmark
+ * The same request handling runs in three settings, so that the benchmark
  * measures nothing but the way a connection reaches the server:
  *
  *   tinyserver --direct HOST:PORT            binds, listens and accept4()s
  *   tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer] [--batch N]
  *                                            registers with handoffd through
  *                                            libhandoff and handoff_accept()s
+ *   tinyserver --handoff SERVICE --listen [--socket PATH]
+ *                                            for a service in mode = listen:
+ *                                            registers, takes the listening
+ *                                            socket handoffd hands over
+ *                                            (HANDOFF_LISTENER) and accept4()s
+ *                                            on it with the direct-mode loop
  *
  * Per connection: read the request head (up to "\r\n\r\n"), write one fixed
  * "HTTP/1.1 200 OK" response with Content-Length and "Connection: close",
- * close the socket and, in handoff mode, handoff_done() (with HANDOFF_DEFER
- * under --defer). --workers N forks N worker processes, each with its own
- * accept loop (direct: on the one listening socket bound by the parent;
- * handoff: each with its own control connection and registration).
+ * close the socket and, in handoff mode without --listen, handoff_done()
+ * (with HANDOFF_DEFER under --defer; never for the connections a worker
+ * accepted itself under --listen). --workers N forks N worker processes,
+ * each with its own accept loop (direct: on the one listening socket bound
+ * by the parent; handoff: each with its own control connection and
+ * registration, and under --listen its own descriptor for handoffd's one
+ * listening socket).
  *
  * The parent only supervises: on SIGTERM or SIGINT it sends SIGTERM to each
  * worker by pid, reaps them all and exits 0. If a worker dies on its own the
@@ -281,15 +290,21 @@ static int listen_on(const char *spec)
 	return fd;
 }
 
+/* Accept and serve on lfd until told to stop. lfd is the worker's own
+ * listening socket (--direct) or handoffd's shared one (--handoff --listen).
+ * The latter is non-blocking: handoffd set O_NONBLOCK on the open file
+ * description that it shares with every backend, so the flag is not ours to
+ * clear. accept4() then returns EAGAIN when the backlog is empty, or when
+ * another worker took the connection that woke us, and the worker waits in
+ * poll() for the next one. Returns 0 when stopped, 1 on an error. */
 static int worker_direct(int lfd, const struct options *o)
 {
-	unsigned long served = 0;
+	unsigned long served = 0, accept_waits = 0;
 	for (;;) {
 		worker_idle = 1;
 		if (worker_stop)
 			break;
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		worker_idle = 0;
 		if (fd < 0) {
 			/* A client that reset before we took it, or a passing
 			 * memory shortage: try the next one. (EMFILE cannot be
@@ -297,22 +312,25 @@ static int worker_direct(int lfd, const struct options *o)
 			 * time, so it is reported like any other error.) */
 			if (errno == EINTR || errno == ECONNABORTED || errno == ENOBUFS || errno == ENOMEM)
 				continue;
-			/* handoffd's shared listening socket is non-blocking (the
-			 * flag is on the file description it shares with us). */
-			if (errno == EAGAIN) {
-				if (wait_readable(lfd) < 0)
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* Still idle while waiting: SIGTERM ends us at once. */
+				accept_waits++;
+				if (wait_readable(lfd) < 0) {
+					fprintf(stderr, "tinyserver[%d]: poll: %s\n", getpid(), strerror(errno));
 					return 1;
+				}
 				continue;
 			}
 			fprintf(stderr, "tinyserver[%d]: accept4: %s\n", getpid(), strerror(errno));
 			return 1;
 		}
+		worker_idle = 0;
 		if (serve_take(fd) == 0)
 			served++;
 	}
 	if (o->verbose)
-		fprintf(stderr, "tinyserver[%d]: stopping, %lu served, %lu waited for the request\n", getpid(),
-		        served, stats_waits);
+		fprintf(stderr, "tinyserver[%d]: stopping, %lu served, %lu waited for the request, "
+		        "%lu accept4 calls found the backlog empty\n", getpid(), served, stats_waits, accept_waits);
 	return 0;
 }
 
@@ -345,17 +363,25 @@ static int worker_handoff(const struct options *o)
 	}
 	if (o->listen) {
 		/* mode = listen: the first thing handoffd sends is its listening
-		 * socket; from then on we accept exactly as in direct mode. */
+		 * socket; from then on we accept exactly as in direct mode, and
+		 * handoffd takes no part in a connection (no handoff_done()). */
 		struct handoff_conn c;
 		r = handoff_accept(h, &c, 0);
-		if (r < 0 || c.kind != HANDOFF_LISTENER) {
-			fprintf(stderr, "tinyserver[%d]: expected a listening socket from handoffd: %s\n", getpid(),
-			        r < 0 ? handoff_strerror(r) : "got something else");
+		if (r < 0) {
+			fprintf(stderr, "tinyserver[%d]: expected a listening socket from handoffd: %s\n",
+			        getpid(), handoff_strerror(r));
+			goto out;
+		}
+		if (c.kind != HANDOFF_LISTENER) {
+			fprintf(stderr, "tinyserver[%d]: expected a listening socket from handoffd, got kind %d "
+			        "(is the service in mode = listen?)\n", getpid(), c.kind);
+			close(c.fd);
 			goto out;
 		}
 		ret = worker_direct(c.fd, o);
 		close(c.fd);
-		goto out;
+		handoff_close(h);
+		return ret;
 	}
 	const int done_flags = o->defer ? HANDOFF_DEFER : 0;
 	for (;;) {
