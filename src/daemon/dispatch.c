@@ -211,6 +211,9 @@ int dispatch_ack(struct backend *b, uint32_t received, uint32_t done, const uint
 	b->nunacked -= received;
 	b->nacked += received;
 	uint32_t rest = done;
+	/* Acknowledged connections that have no record (counted only in
+	 * svc->live); a named id releases a record, never one of these. */
+	unsigned untracked = b->nacked - b->nlive;
 	for (size_t i = 0; i < nids && b->nlive; i++) {
 		uint64_t id = get_le64(ids + 8 * i);
 		struct conn *c;
@@ -222,13 +225,18 @@ int dispatch_ack(struct backend *b, uint32_t received, uint32_t done, const uint
 			rest--;
 		}
 	}
-	/* A peer that names no ids: its oldest records go first. */
-	if (!nids)
-		while (rest && b->nlive) {
-			release_live(b, TAILQ_FIRST(&b->live));
-			rest--;
-		}
-	svc->live -= rest < svc->live ? rest : svc->live;
+	/* What the ids did not name: first the untracked connections, then,
+	 * for a peer that named fewer ids than it counted (or none), its
+	 * oldest records. Every unit of DONE thus ends exactly one counted
+	 * connection, and nlive <= nacked holds (done <= nacked was checked
+	 * above). */
+	unsigned plain = rest < untracked ? rest : untracked;
+	svc->live -= plain < svc->live ? plain : svc->live;
+	rest -= plain;
+	while (rest && b->nlive) {
+		release_live(b, TAILQ_FIRST(&b->live));
+		rest--;
+	}
 	b->nacked -= done;
 	registry_update_ready(b);
 	return 0;
@@ -237,7 +245,7 @@ int dispatch_ack(struct backend *b, uint32_t received, uint32_t done, const uint
 void dispatch_release(struct backend *b)
 {
 	struct service *svc = b->svc;
-	unsigned untracked = b->nacked - b->nlive;
+	unsigned untracked = b->nacked > b->nlive ? b->nacked - b->nlive : 0;
 	while (b->nlive)
 		release_live(b, TAILQ_FIRST(&b->live));
 	svc->live -= untracked < svc->live ? untracked : svc->live;

@@ -1240,6 +1240,11 @@ void h_msg_str(struct h_msg *m, unsigned attr, const char *s)
 	msg_attr(m, attr, s, strlen(s));
 }
 
+void h_msg_bytes(struct h_msg *m, unsigned attr, const void *v, size_t len)
+{
+	msg_attr(m, attr, v, len);
+}
+
 void h_msg_finish(struct h_msg *m, unsigned nfds)
 {
 	put32(m->data + 4, (uint32_t)m->len);

@@ -277,6 +277,7 @@ struct h_msg {
 void h_msg_begin(struct h_msg *m, unsigned type, uint32_t seq);
 void h_msg_u32(struct h_msg *m, unsigned attr, uint32_t v);
 void h_msg_str(struct h_msg *m, unsigned attr, const char *s);
+void h_msg_bytes(struct h_msg *m, unsigned attr, const void *v, size_t len);
 /* Fill in the length and nfds fields. */
 void h_msg_finish(struct h_msg *m, unsigned nfds);
 /* Send with optional fds (SCM_RIGHTS). Returns 0 or -errno. */
