@@ -190,6 +190,9 @@ static struct cfg_service *service_new(struct cfg_builder *p, const char *name, 
 	s->exec_uid = (uid_t)-1;
 	s->exec_gid = (gid_t)-1;
 	s->max_children = 256;
+	/* inetd's default: a program that fails at once cannot fork-loop. */
+	s->spawn_rate.count = 256;
+	s->spawn_rate.per_ms = 60000;
 	s->spawn_pause_ms = 60000;
 	s->on_no_backend = NOB_WAIT;
 	return s;
@@ -900,8 +903,10 @@ static bool service_key2(struct cfg_builder *p, struct cfg_service *s, const cha
 	} else if (strcmp(k, "spawn_rate") == 0) {
 		if (!once64(p, &s->seen, SK_SRATE, k))
 			return true;
-		if (parse_rate(v, &s->spawn_rate) < 0)
-			perr(p, p->line, "spawn_rate: '%s' is not a rate like 256/min or 10/s", v);
+		if (strcmp(v, "none") == 0)
+			s->spawn_rate = (struct cfg_rate){0};
+		else if (parse_rate(v, &s->spawn_rate) < 0)
+			perr(p, p->line, "spawn_rate: '%s' is not a rate like 256/min or 10/s, or none", v);
 	} else if (strcmp(k, "spawn_pause") == 0) {
 		if (!once64(p, &s->seen, SK_SPAUSE, k))
 			return true;

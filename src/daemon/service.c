@@ -2,6 +2,7 @@
 #include "autoconf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,8 @@ void service_conn_closed(struct service *svc, struct conn *c)
 
 /* ---- spawning ---- */
 
+#define WAIT_FAIL_PAUSE_MS 10000 /* after a wait-style program could not be started */
+
 static bool can_spawn(struct service *svc)
 {
 	const struct cfg_service *cs = svc->cfg;
@@ -203,8 +206,9 @@ static int check_ids(struct service *svc, bool *ret_set_ids)
 	*ret_set_ids = false;
 	if (cs->exec_uid == geteuid())
 		return 0;
-	log_error("service '%s': cannot start %s as uid %u: handoffd runs as uid %u", svc->name, cs->exec_path,
-	          (unsigned)cs->exec_uid, (unsigned)geteuid());
+	/* Once per connection (nowait) or per pause (wait): rate-limited. */
+	log_peer(LOG_LVL_ERROR, "service '%s': cannot start %s as uid %u: handoffd runs as uid %u", svc->name,
+	         cs->exec_path, (unsigned)cs->exec_uid, (unsigned)geteuid());
 	return -EPERM;
 }
 
@@ -278,14 +282,40 @@ static void spawn_conn(struct service *svc, struct conn *c)
 	log_debug("service '%s': connection %llu -> pid %d", svc->name, (unsigned long long)c->id, (int)pid);
 }
 
+/* inetd's wait programs expect a blocking socket (a blocking recvfrom()
+ * or accept() after the first): O_NONBLOCK, which belongs to the open file
+ * description and so to handoffd's copy as well, is cleared while such a
+ * program holds the service's shared sockets (handoffd is not watching
+ * them then) and set again when it exits. */
+static void shared_set_nonblock(struct service *svc, bool on)
+{
+	struct listener *x;
+	TAILQ_FOREACH(x, &svc->listeners, svc_link) {
+		if (!x->shared || x->fd < 0)
+			continue;
+		int fl = fcntl(x->fd, F_GETFL);
+		if (fl >= 0 && !!(fl & O_NONBLOCK) != on)
+			(void)fcntl(x->fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+	}
+}
+
 static void on_wait_child_exit(void *data, pid_t pid, int status)
 {
 	struct service *svc = data;
 	(void)pid;
 	(void)status;
+	shared_set_nonblock(svc, true);
 	svc->wait_pid = 0;
 	svc->nchildren--;
 	service_kick(svc);
+}
+
+/* A wait-style program could not be started: count it and pause the
+ * service (limit_pause logs why, once per pause). */
+static void wait_failed(struct service *svc, const char *why)
+{
+	svc->refused_spawn++;
+	limit_pause(svc, WAIT_FAIL_PAUSE_MS, why);
 }
 
 /* inetd "wait": the program gets the socket itself on 0, 1, 2 and handoffd
@@ -294,12 +324,20 @@ static void spawn_wait(struct service *svc, struct listener *l)
 {
 	const struct cfg_service *cs = svc->cfg;
 	bool set_ids;
-	if (!spawn_rate_ok(svc) || check_ids(svc, &set_ids) < 0)
+	if (!spawn_rate_ok(svc))
 		return;
+	/* A failure here would fail again at once for as long as the socket
+	 * stays readable: each pauses the service instead of spinning. */
+	if (check_ids(svc, &set_ids) < 0) {
+		wait_failed(svc, "cannot start the program as exec_user");
+		return;
+	}
 	struct spawn_env env;
 	if (spawn_env_build(&env, svc->name, l->socktype, NULL, 0, (const struct sockaddr *)&l->addr, l->addr_len,
-	                    false, 0, 0, 0) < 0)
+	                    false, 0, 0, 0) < 0) {
+		wait_failed(svc, "cannot build the program's environment");
 		return;
+	}
 	struct spawn_req req = {
 		.path = cs->exec_path, .argv = cs->exec_argv, .envp = env.envp,
 		.stdio = {l->fd, l->fd, l->fd},
@@ -326,18 +364,21 @@ static void spawn_wait(struct service *svc, struct listener *l)
 		}
 		snprintf(count, sizeof(count), "%d", n);
 		if (spawn_env_add(&env, "LISTEN_FDS", count) < 0 || spawn_env_listen_pid(&env) < 0 ||
-		    spawn_env_add(&env, "LISTEN_FDNAMES", names) < 0)
+		    spawn_env_add(&env, "LISTEN_FDNAMES", names) < 0) {
+			wait_failed(svc, "cannot build the program's environment");
 			return;
+		}
 		req.stdio[0] = -1;
 		req.stdio[1] = req.stdio[2] = STDERR_FILENO;
 		req.extra = fds;
 		req.nextra = n;
 	}
+	shared_set_nonblock(svc, false);
 	pid_t pid = spawn_start(svc->hd, &req, on_wait_child_exit, svc);
 	if (pid < 0) {
+		shared_set_nonblock(svc, true);
 		log_error("service '%s': cannot start %s: %s", svc->name, cs->exec_path, strerror((int)-pid));
-		svc->refused_spawn++;
-		limit_pause(svc, 1000, "the program could not be started");
+		wait_failed(svc, "the program could not be started");
 		return;
 	}
 	svc->wait_pid = pid;

@@ -46,7 +46,9 @@
  * Inetd "wait" program modes (no registration; fd 0 is the socket handoffd
  * hands to the program; nothing is printed, as stdout is that socket):
  *   --udp-once        fd 0 is a datagram socket: answer one datagram as --udp
- *                     does, then exit 0 (exit 1 if none came within 10 s)
+ *                     does (adding " blocking=1" or " blocking=0": the
+ *                     socket's mode), then exit 0 (exit 1 if none came
+ *                     within 10 s)
  *   --listen-once     fd 0 is a listening stream socket: accept one
  *                     connection, read its request line and answer it like a
  *                     delivered connection (conn=0, svc=$HANDOFF_SERVICE),
@@ -327,10 +329,11 @@ static void listener_accept(const struct handoff_conn *s)
 	}
 }
 
-/* Answer one datagram waiting on fd with "TAG pid=PID got PAYLOAD". Returns
- * 1 if one was answered, 0 if none was waiting, -1 if it came from an
- * address we cannot answer. */
-static int dgram_answer(int fd, bool quiet)
+/* Answer one datagram waiting on fd with "TAG pid=PID got PAYLOAD" (and,
+ * with tell_mode, " blocking=1" or " blocking=0": was fd in blocking mode).
+ * Returns 1 if one was answered, 0 if none was waiting, -1 if it came
+ * from an address we cannot answer. */
+static int dgram_answer(int fd, bool quiet, bool tell_mode)
 {
 	char buf[2048], reply[2200];
 	struct sockaddr_storage src;
@@ -347,6 +350,10 @@ static int dgram_answer(int fd, bool quiet)
 		return -1;
 	}
 	int len = snprintf(reply, sizeof(reply), "%s pid=%d got %s", B.tag, (int)getpid(), buf);
+	if (tell_mode) {
+		int fl = fcntl(fd, F_GETFL);
+		len += snprintf(reply + len, sizeof(reply) - (size_t)len, " blocking=%d", fl >= 0 && !(fl & O_NONBLOCK));
+	}
 	sendto(fd, reply, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&src, slen);
 	if (!quiet) {
 		char from[160];
@@ -451,7 +458,7 @@ static int serve_stdin_once(void)
 		if (poll(&pf, 1, 10000) <= 0)
 			return 1;
 		if (type == SOCK_DGRAM) {
-			if (dgram_answer(0, true) != 0)
+			if (dgram_answer(0, true, true) != 0)
 				return 0;
 			continue; /* nothing after all (or unnamed): wait again */
 		}
@@ -637,7 +644,7 @@ int main(int argc, char **argv)
 			if (B.socks[i].kind == HANDOFF_LISTENER)
 				listener_accept(&B.socks[i]);
 			else
-				dgram_answer(B.socks[i].fd, false); /* one per wake-up: share with other backends */
+				dgram_answer(B.socks[i].fd, false, false); /* one per wake-up: share with other backends */
 		}
 		if (pf[1].revents) {
 			struct signalfd_siginfo si;

@@ -303,8 +303,11 @@ Test(spawn, wait_mode_udp_program, .timeout = 20)
 		ssize_t n = h_dgram_recv(u, buf, sizeof(buf), H_DEADLINE_MS);
 		cr_assert(n > 0, "datagram %d not answered (%s)", i, strerror((int)-n));
 		char got[32];
-		cr_assert(sscanf(buf, "w pid=%d got %31s", &pids[i], got) == 2, "reply '%s'", buf);
+		int blocking = -1;
+		cr_assert(sscanf(buf, "w pid=%d got %31s blocking=%d", &pids[i], got, &blocking) == 3, "reply '%s'", buf);
 		cr_assert_str_eq(got, msg);
+		/* As inetd gives it: a blocking socket while the program holds it. */
+		cr_assert_eq(blocking, 1, "the wait program got a non-blocking socket");
 		/* One program per turn: each exits after one datagram and
 		 * handoffd starts the next for the next datagram. */
 		for (int j = 0; j < i; j++)
@@ -377,6 +380,32 @@ Test(spawn, spawn_rate_pauses_then_serves_again, .timeout = 20)
 	          (unsigned long long)waited);
 	cr_assert(waited >= 1500, "served after %llu ms: no 2 s pause", (unsigned long long)waited);
 	close(fd);
+	h_finish();
+}
+
+/* A wait-style program that exits at once without reading leaves the
+ * datagram waiting, so the socket stays readable: inetd's default rate
+ * (256 starts a minute) stops the fork loop without any spawn_rate key. */
+Test(spawn, failing_wait_program_is_stopped_by_the_default_rate, .timeout = 30)
+{
+	int port = h_free_port_udp(AF_INET);
+	h_config("[service fails]\nlisten = udp://127.0.0.1:%d\nexec = /bin/false\nexec_user = root\n", port);
+	h_start_daemon();
+	struct h_addr ua = h_addr_udp("127.0.0.1", port);
+	int u = h_dgram_socket(&ua, NULL);
+	cr_assert(u >= 0);
+	cr_assert(h_dgram_send(u, &ua, "never read", 10) == 0);
+	cr_assert(h_log_wait(20000, "fails", "spawn_rate", NULL), "no spawn_rate pause: spawned %lld",
+	          h_status_service("fails", "spawned"));
+	long long n = h_status_service("fails", "spawned");
+	cr_assert(n >= 256 && n <= 257, "started %lld programs before the pause", n);
+	/* Paused: no more starts (a short look; the pause is 60 s). */
+	uint64_t end = h_now_ms() + 300;
+	while (h_now_ms() < end)
+		h_nap();
+	cr_assert_eq(h_status_service("fails", "spawned"), n, "programs started during the pause");
+	cr_assert_eq(h_log_count("fails", "spawn_rate", NULL), 1, "the pause is logged once");
+	close(u);
 	h_finish();
 }
 

@@ -1318,7 +1318,8 @@ TEST(issue3, defaults)
 	cr_assert(!s->exec_systemd);
 	cr_assert_eq(s->on_no_backend, NOB_WAIT);
 	cr_assert_eq(s->max_children, 256);
-	cr_assert_eq(s->spawn_rate.count, 0);
+	cr_assert_eq(s->spawn_rate.count, 256, "inetd's default");
+	cr_assert_eq(s->spawn_rate.per_ms, 60000);
 	cr_assert_eq(s->spawn_pause_ms, 60000);
 	cr_assert_eq(s->builtin, BUILTIN_NONE);
 	cr_assert_str_eq(s->tcpmux_name, "");
@@ -1577,7 +1578,9 @@ TEST(issue3, exec_options)
 	                           "max_children = 65536\nspawn_rate = 256/min\nspawn_pause = 60m\nexec_activation = inetd\n"
 	                           "on_no_backend = reject\n"
 	                           "[service u]\nlisten = tcp://127.0.0.1:3\nexec = /bin/cat\nexec_user = root\n"
-	                           "spawn_rate = 5/h\nspawn_pause = 10m\non_no_backend = spawn\n");
+	                           "spawn_rate = 5/h\nspawn_pause = 10m\non_no_backend = spawn\n"
+	                           "[service v]\nlisten = tcp://127.0.0.1:4\nexec = /bin/cat\nexec_user = root\n"
+	                           "spawn_rate = none\n");
 	const struct cfg_service *s = &c->services[0];
 	cr_assert_eq(s->max_children, 1);
 	cr_assert_eq(s->spawn_rate.count, 10);
@@ -1597,6 +1600,8 @@ TEST(issue3, exec_options)
 	cr_assert_eq(s->spawn_rate.per_ms, 3600000);
 	cr_assert_eq(s->spawn_pause_ms, 600000);
 	cr_assert_eq(s->on_no_backend, NOB_SPAWN);
+	s = &c->services[3];
+	cr_assert_eq(s->spawn_rate.count, 0, "spawn_rate = none: no limit");
 	config_free(c);
 
 	/* on_no_backend without exec: wait and reject. */
