@@ -610,6 +610,12 @@ static void tcpmux_handover(struct bconn *b, const struct cfg_service *cs, struc
 	struct conn *c = b->c;
 	char who[ADDR_TEXT_MAX + 48];
 
+	/* The target's access rules come before any "+": a refused client
+	 * hears "-" (RFC 1078), not "+Go" followed by a close. */
+	if (service_access_denied(target, c)) {
+		tcpmux_reply(b, "-Access denied\r\n");
+		return;
+	}
 	if (cs->tcpmux_plus) {
 		ssize_t n = bconn_send(b, "+Go\r\n", 5);
 		if (n < 0) {

@@ -414,17 +414,15 @@ static void route(struct service *svc, struct conn *c, bool front)
 	dispatch_conn(c, front);
 }
 
-void service_take_conn(struct service *svc, struct conn *c)
+/* Why svc's access rules (allow_from/deny_from, allow_client_*) refuse
+ * c, or NULL when they let it in. */
+static const char *access_refusal(const struct service *svc, const struct conn *c)
 {
 	const struct cfg_service *cs = svc->cfg;
-	uint64_t now = hd_now_ms(svc->hd);
-
 	if (cs->nallow_from || cs->ndeny_from) {
 		enum acl_verdict v = acl_check_addr(cs, (const struct sockaddr *)&c->peer, c->peer_len);
-		if (v != ACL_ALLOW) {
-			refuse_conn(svc, c, R_ACCESS, v == ACL_DENIED ? "deny_from" : "not in allow_from");
-			return;
-		}
+		if (v != ACL_ALLOW)
+			return v == ACL_DENIED ? "deny_from" : "not in allow_from";
 	}
 	if (cs->has_client_allow && c->local.ss_family == AF_UNIX) {
 		gid_t groups[256];
@@ -432,10 +430,30 @@ void service_take_conn(struct service *svc, struct conn *c)
 		socklen_t gl = sizeof(groups);
 		if (c->has_cred && getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) == 0)
 			ng = (int)(gl / sizeof(gid_t));
-		if (!c->has_cred || !acl_check_client(cs, c->cred_uid, c->cred_gid, groups, ng)) {
-			refuse_conn(svc, c, R_ACCESS, "client uid/groups not in allow_client_users/allow_client_groups");
-			return;
-		}
+		if (!c->has_cred || !acl_check_client(cs, c->cred_uid, c->cred_gid, groups, ng))
+			return "client uid/groups not in allow_client_users/allow_client_groups";
+	}
+	return NULL;
+}
+
+bool service_access_denied(struct service *svc, const struct conn *c)
+{
+	const char *why = access_refusal(svc, c);
+	if (why)
+		refuse_note(svc, (const struct sockaddr *)&c->peer, c->peer_len, c->has_cred, c->cred_pid, c->cred_uid,
+		            R_ACCESS, why);
+	return why != NULL;
+}
+
+void service_take_conn(struct service *svc, struct conn *c)
+{
+	const struct cfg_service *cs = svc->cfg;
+	uint64_t now = hd_now_ms(svc->hd);
+
+	const char *why = access_refusal(svc, c);
+	if (why) {
+		refuse_conn(svc, c, R_ACCESS, why);
+		return;
 	}
 	if (cs->max_per_source || cs->rate_per_source.count) {
 		struct srckey k;

@@ -29,6 +29,10 @@ void service_conn_closed(struct service *svc, struct conn *c);
  * rules and limits (refusing closes it at once, counted and logged), then
  * serve it: a builtin, a backend, a spawned program, or the pending queue. */
 void service_take_conn(struct service *svc, struct conn *c);
+/* Do svc's access rules (allow_from/deny_from, allow_client_users/groups)
+ * refuse c? If so the refusal is counted and logged on svc; c stays the
+ * caller's (tcpmux asks before it answers "+Go"). */
+bool service_access_denied(struct service *svc, const struct conn *c);
 
 /* A datagram for a builtin of svc from (sa, len): allow_from/deny_from,
  * rate and rate_per_source apply to each datagram (refusals counted and

@@ -207,7 +207,8 @@ static struct h_addr start_tcpmux(void)
 	h_config("[service mux]\nbuiltin = tcpmux\nlisten = tcp://127.0.0.1:%d\n"
 	         "[service hello]\ntcpmux = +hello\n"
 	         "[service plain]\ntcpmux = plain\n"
-	         "[service catmux]\ntcpmux = +cat\nexec = /bin/cat\nexec_user = root\n",
+	         "[service catmux]\ntcpmux = +cat\nexec = /bin/cat\nexec_user = root\n"
+	         "[service closed]\ntcpmux = +closed\ndeny_from = 127.0.0.0/8\n",
 	         port);
 	h_start_daemon();
 	return h_addr_tcp("127.0.0.1", port);
@@ -322,5 +323,23 @@ Test(builtin, tcpmux_plus_reaches_program, .timeout = 15)
 	n = h_read_all(fd, buf, sizeof(buf), H_DEADLINE_MS);
 	cr_assert_eq(n, 0, "after EOF: %zd '%s'", n, buf);
 	close(fd);
+	h_finish();
+}
+
+/* The target's access rules decide before the "+": a client they refuse
+ * hears "-...", never "+Go", and the refusal is the target's. */
+Test(builtin, tcpmux_target_access_rules_come_first, .timeout = 15)
+{
+	struct h_addr a = start_tcpmux();
+	struct h_proc *b = h_backend("closed", 2, NULL, NULL);
+	char buf[512];
+	int fd = mux_request(&a, "closed\r\n");
+	ssize_t n = h_read_all(fd, buf, sizeof(buf), H_DEADLINE_MS);
+	close(fd);
+	cr_assert(n > 0 && buf[0] == '-' && strstr(buf, "\r\n"), "deny_from on the target: got '%s' (%zd)", buf, n);
+	cr_assert(!strstr(buf, "+Go"), "'+Go' before the refusal: '%s'", buf);
+	cr_assert_eq(h_status_service("closed", "refused_access"), 1);
+	cr_assert_eq(h_status_service("closed", "delivered"), 0);
+	(void)b;
 	h_finish();
 }
