@@ -238,10 +238,24 @@ static void spawn_conn(struct service *svc, struct conn *c)
 		refuse_conn(svc, c, R_SPAWN, "cannot start the program as exec_user");
 		return;
 	}
+	/* TCPLOCALIP/TCPLOCALPORT: the connection's own address (the listener's
+	 * may be a wildcard); one getsockname() per program is nothing next to
+	 * the fork. */
+	struct sockaddr_storage local = c->local;
+	socklen_t local_len = c->local_len;
+	if (local.ss_family == AF_INET || local.ss_family == AF_INET6) {
+		socklen_t ll = sizeof(local);
+		if (getsockname(c->fd, (struct sockaddr *)&local, &ll) == 0)
+			local_len = ll;
+		else {
+			local = c->local;
+			local_len = c->local_len;
+		}
+	}
 	struct spawn_env env;
 	int rc = spawn_env_build(&env, svc->name, SOCK_STREAM, (const struct sockaddr *)&c->peer, c->peer_len,
-	                         (const struct sockaddr *)&c->local, c->local_len, c->has_cred, c->cred_pid,
-	                         c->cred_uid, c->cred_gid);
+	                         (const struct sockaddr *)&local, local_len, c->has_cred, c->cred_pid, c->cred_uid,
+	                         c->cred_gid);
 	if (rc < 0) {
 		refuse_conn(svc, c, R_SPAWN, "cannot build the program's environment");
 		return;

@@ -194,11 +194,12 @@ Test(spawn, child_gets_exactly_its_connection, .timeout = 15)
 Test(spawn, environment_tcp, .timeout = 15)
 {
 	int port = h_free_port(AF_INET);
-	h_config("[service envt]\nlisten = tcp://127.0.0.1:%d\nexec = %s --echo\nexec_argv0 = my-server\n"
+	/* A wildcard listener: TCPLOCALIP is the address the client reached. */
+	h_config("[service envt]\nlisten = tcp://0.0.0.0:%d\nexec = %s --echo\nexec_argv0 = my-server\n"
 	         "exec_user = root\n",
 	         port, fdcheck());
 	h_start_daemon();
-	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	struct h_addr a = h_addr_tcp("127.0.0.2", port);
 	int fd = h_connect(&a, NULL, H_DEADLINE_MS);
 	cr_assert(fd >= 0);
 	struct sockaddr_in me;
@@ -219,7 +220,7 @@ Test(spawn, environment_tcp, .timeout = 15)
 	cr_assert(env_of(buf, "TCPREMOTEIP", v, sizeof(v)) && strcmp(v, "127.0.0.1") == 0, "TCPREMOTEIP:\n%s", buf);
 	cr_assert(env_of(buf, "TCPREMOTEPORT", v, sizeof(v)) && strcmp(v, want) == 0, "TCPREMOTEPORT:\n%s", buf);
 	snprintf(want, sizeof(want), "%d", port);
-	cr_assert(env_of(buf, "TCPLOCALIP", v, sizeof(v)) && strcmp(v, "127.0.0.1") == 0, "TCPLOCALIP:\n%s", buf);
+	cr_assert(env_of(buf, "TCPLOCALIP", v, sizeof(v)) && strcmp(v, "127.0.0.2") == 0, "TCPLOCALIP:\n%s", buf);
 	cr_assert(env_of(buf, "TCPLOCALPORT", v, sizeof(v)) && strcmp(v, want) == 0, "TCPLOCALPORT:\n%s", buf);
 	cr_assert(env_of(buf, "PROTO", v, sizeof(v)) && strcmp(v, "TCP") == 0, "PROTO:\n%s", buf);
 	cr_assert(env_of(buf, "HANDOFF_SERVICE", v, sizeof(v)) && strcmp(v, "envt") == 0, "HANDOFF_SERVICE:\n%s", buf);
