@@ -277,6 +277,25 @@ void registry_recheck(struct hd *hd)
 		struct backend *b = TAILQ_FIRST(&svc->backends), *next;
 		for (; b; b = next) {
 			next = TAILQ_NEXT(b, link);
+			if (svc->cfg->builtin != BUILTIN_NONE) {
+				/* A reload made the service a builtin: handoffd serves it
+				 * now, so its backends would wait for nothing. */
+				struct ctlconn *cc = b->cc;
+				char text[256];
+				log_warning("backend %llu (%s) of '%s': the service is now the builtin %s after reload: "
+				            "dropping it",
+				            (unsigned long long)b->id, cc->who, svc->name, config_builtin_name(svc->cfg->builtin));
+				snprintf(text, sizeof(text), "service '%s' is served by handoffd itself (builtin %s) after a reload",
+				         svc->name, config_builtin_name(svc->cfg->builtin));
+				struct proto_buf out;
+				proto_begin(&out, PROTO_ERROR, 0);
+				proto_put_u32(&out, PA_ERRCODE, PE_NO_SERVICE);
+				proto_put_str(&out, PA_TEXT, text);
+				proto_put_str(&out, PA_SERVICE, svc->name);
+				ctl_send(cc, &out);
+				ctl_drop(cc, "service became a builtin");
+				continue;
+			}
 			if (policy_may_serve(svc->cfg, &b->cc->id))
 				continue;
 			struct ctlconn *cc = b->cc;

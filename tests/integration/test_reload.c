@@ -277,3 +277,31 @@ Test(reload, startup_failures_exit_3, .timeout = 20)
 	cr_assert_eq(ans.pid, b->pid);
 	h_finish();
 }
+
+/* A reload that makes a service a builtin drops its backends (handoffd
+ * serves it now) with a reason they can show. */
+Test(reload, service_turned_builtin_drops_backends, .timeout = 15)
+{
+	int port = h_free_port(AF_INET);
+	h_config("[service tb]\nlisten = tcp://127.0.0.1:%d\n", port);
+	h_start_daemon();
+	struct h_proc *b = h_backend("tb", 2, NULL, NULL);
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	cr_assert(answered_by(&a, b->pid));
+
+	h_config("[service tb]\nlisten = tcp://127.0.0.1:%d\nbuiltin = echo\n", port);
+	sighup(1);
+	cr_assert_eq(h_log_count("configuration reloaded", NULL), 1, "the reload was refused");
+	int st = h_proc_wait_exit(b, H_DEADLINE_MS);
+	cr_assert(st != -1 && WIFEXITED(st), "backend of a service turned builtin: status 0x%x, '%s'", st, b->out);
+	cr_assert(strstr(b->out, "builtin echo"), "no reason given: %s", b->out);
+	cr_assert(h_log_count("now the builtin echo", NULL) == 1);
+	/* The same listener now echoes. */
+	int fd = h_connect(&a, NULL, H_DEADLINE_MS);
+	cr_assert(fd >= 0);
+	cr_assert(h_send(fd, "ping\n") == 0);
+	char buf[64];
+	cr_assert(h_read_line(fd, buf, sizeof(buf), H_DEADLINE_MS) > 0 && strcmp(buf, "ping\n") == 0, "echo: '%s'", buf);
+	close(fd);
+	h_finish();
+}
