@@ -809,8 +809,9 @@ int ctl_open(struct hd *hd, char *err, size_t errlen)
 	umask(old);
 	if (rc < 0) {
 		snprintf(err, errlen, "control_socket %s: %s%s", path, strerror(-rc),
-		         rc == -EADDRINUSE ? " (another handoffd is running there)"
+		         rc == -EADDRINUSE ? " (a live process answers there: another handoffd?)"
 		         : rc == -EEXIST  ? " (the path exists and is not a socket)"
+		         : rc == -EACCES  ? " (cannot check whether the socket file there is in use)"
 		                          : "");
 		close(fd);
 		return rc;

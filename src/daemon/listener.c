@@ -58,14 +58,18 @@ int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int typ
 		return -EADDRINUSE;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	int probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live server with a full backlog says EAGAIN at once
+	 * instead of holding up the loop (this also runs on reload). */
+	int probe = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0)
 		return -errno;
 	int rc = connect(probe, sa, len);
 	int e = errno;
 	close(probe);
+	if (rc < 0 && (e == EACCES || e == EPERM))
+		return -EACCES; /* cannot tell whether anyone answers: keep it */
 	if (rc == 0 || (e != ECONNREFUSED && e != ENOENT))
-		return -EADDRINUSE;
+		return -EADDRINUSE; /* answered, busy (EAGAIN) or of another type */
 	if (unlink(un->sun_path) < 0 && errno != ENOENT)
 		return -errno;
 	if (bind(fd, sa, len) < 0)
@@ -219,6 +223,7 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 			snprintf(err, errlen, "%s: bind: %s%s", cl->text, strerror(-rc),
 			         rc == -EADDRINUSE ? " (a live process is listening there)"
 			         : rc == -EEXIST  ? " (the path exists and is not a socket)"
+			         : rc == -EACCES  ? " (cannot check whether the socket file there is in use)"
 			                          : "");
 			goto fail;
 		}

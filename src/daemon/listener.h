@@ -19,9 +19,11 @@ void listener_update(struct listener *l);
 void listener_close(struct listener *l);
 
 /* Bind a Unix socket address; if the path exists and is a socket nobody
- * answers on, remove it and retry. A live one gives -EADDRINUSE; a path
- * that is not a socket gives -EEXIST. type is SOCK_STREAM or
- * SOCK_SEQPACKET (for the probe connect). */
+ * answers on (a non-blocking probe connect is refused), remove it and
+ * retry. A live one (it answers, its backlog is full, or it is of another
+ * type) gives -EADDRINUSE; one the probe may not connect to, -EACCES; a
+ * path that is not a socket, -EEXIST. type is the socket's own type (for
+ * the probe). */
 int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int type);
 
 /* EMFILE/ENFILE: pause every listener and the control socket for a while. */

@@ -4,11 +4,14 @@
  * (logged once per episode, no spinning) and recovers. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -196,5 +199,88 @@ Test(daemon, fd_exhaustion_pauses_and_recovers, .timeout = 30)
 	cr_assert(h_log_wait(H_DEADLINE_MS, "retrying accept", NULL));
 	h_clients_close(&cs);
 	close(raw);
+	h_finish();
+}
+
+/* Run a second handoffd on h.conf to completion; its exit code and output. */
+static int second_daemon(char **out)
+{
+	char *argv[] = {getenv("HANDOFFD"), (char *)"-f", h.conf, NULL};
+	return h_run(NULL, out, H_DEADLINE_MS, argv);
+}
+
+/* Socket files: a live one (another handoffd, or any server, even one whose
+ * backlog is full) is never taken over; one left behind by a killed
+ * handoffd is replaced; a path that is not a socket is refused. */
+Test(daemon, socket_files_live_stale_and_foreign, .timeout = 30)
+{
+	char lpath[128], busy[96], plain[128];
+	snprintf(lpath, sizeof(lpath), "%s/svc.sock", h.dir);
+	h_config("[service sf]\nlisten = unix:%s\n", lpath);
+	struct h_proc *d = h_start_daemon();
+	struct h_proc *b = h_backend("sf", 2, NULL, NULL);
+	struct h_addr a = h_addr_unix(lpath);
+
+	/* 1. A second handoffd on the same files: refused, the first goes on. */
+	char *out = NULL;
+	int rc = second_daemon(&out);
+	cr_assert(rc == 3 && strstr(out, "a live process"), "second handoffd: exit %d, '%s'", rc, out);
+	free(out);
+	char buf[512];
+	struct h_answer ans;
+	cr_assert(h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS) > 0 && h_parse_answer(buf, &ans) &&
+	          ans.pid == b->pid, "the first handoffd stopped serving: '%s'", buf);
+
+	/* 2. Killed: its socket files stay behind and the next one replaces them. */
+	h_proc_kill(d, SIGKILL);
+	cr_assert(h_proc_wait_exit(d, H_DEADLINE_MS) != -1);
+	h_proc_stop(b, H_DEADLINE_MS);
+	struct stat st;
+	cr_assert(stat(h.ctl, &st) == 0 && S_ISSOCK(st.st_mode) && stat(lpath, &st) == 0, "no socket files left behind");
+	h_start_daemon();
+	b = h_backend("sf", 2, NULL, NULL);
+	cr_assert(h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS) > 0 && h_parse_answer(buf, &ans) &&
+	          ans.pid == b->pid, "the restarted handoffd does not serve: '%s'", buf);
+
+	/* 3. A foreign server whose backlog is full: the probe must not wait
+	 * for it (it would block forever) and must not take it over. */
+	snprintf(busy, sizeof(busy), "%s/busy.sock", h.dir);
+	int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", busy);
+	cr_assert(srv >= 0 && bind(srv, (struct sockaddr *)&un, sizeof(un)) == 0 && listen(srv, 0) == 0);
+	int fill[4], nfill = 0;
+	for (; nfill < 4; nfill++) {
+		fill[nfill] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		cr_assert(fill[nfill] >= 0);
+		if (connect(fill[nfill], (struct sockaddr *)&un, sizeof(un)) < 0) {
+			cr_assert(errno == EAGAIN, "filling the backlog: %s", strerror(errno));
+			close(fill[nfill]);
+			break;
+		}
+	}
+	snprintf(plain, sizeof(plain), "%s/plain.sock", h.dir);
+	FILE *f = fopen(plain, "we");
+	cr_assert(f);
+	fclose(f);
+	/* handoffd -t does not bind; the real start does, and fails at once. */
+	char *save = h_read_file(h.conf);
+	snprintf(h.ctl, sizeof(h.ctl), "%s/other.sock", h.dir);
+	h_config("[service busy]\nlisten = unix:%s\n", busy);
+	rc = second_daemon(&out);
+	cr_assert(rc == 3 && strstr(out, "a live process is listening there"), "busy server: exit %d, '%s'", rc, out);
+	free(out);
+	h_config("[service plain]\nlisten = unix:%s\n", plain);
+	rc = second_daemon(&out);
+	cr_assert(rc == 3 && strstr(out, "the path exists and is not a socket"), "regular file: exit %d, '%s'", rc, out);
+	free(out);
+	cr_assert(stat(busy, &st) == 0 && S_ISSOCK(st.st_mode) && stat(plain, &st) == 0 && S_ISREG(st.st_mode),
+	          "a file that was not handoffd's was removed");
+	for (int i = 0; i < nfill; i++)
+		close(fill[i]);
+	close(srv);
+	h_config_raw(save);
+	free(save);
+	snprintf(h.ctl, sizeof(h.ctl), "%s/control.sock", h.dir);
 	h_finish();
 }
