@@ -287,6 +287,20 @@ fail:
 	return rc;
 }
 
+void listener_reapply_file(struct listener *l, const struct cfg_service *cs)
+{
+	struct stat st;
+	if (!l->unix_path[0] || l->adopted || lstat(l->unix_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return;
+	if (cs->socket_mode && (st.st_mode & 07777) != cs->socket_mode && chmod(l->unix_path, cs->socket_mode) < 0)
+		log_warning("listener %s: socket_mode %04o: chmod: %s (the file keeps %04o)", l->display,
+		            (unsigned)cs->socket_mode, strerror(errno), (unsigned)(st.st_mode & 07777));
+	uid_t u = cs->socket_owner != (uid_t)-1 && cs->socket_owner != st.st_uid ? cs->socket_owner : (uid_t)-1;
+	gid_t g = cs->socket_group != (gid_t)-1 && cs->socket_group != st.st_gid ? cs->socket_group : (gid_t)-1;
+	if ((u != (uid_t)-1 || g != (gid_t)-1) && chown(l->unix_path, u, g) < 0)
+		log_warning("listener %s: socket_owner/socket_group: chown: %s", l->display, strerror(errno));
+}
+
 void listener_update(struct listener *l)
 {
 	struct hd *hd = l->hd;

@@ -15,6 +15,11 @@ int listener_open(struct hd *hd, const struct cfg_service *cs, const struct cfg_
 /* Start or stop polling according to the service, fd and shutdown state. */
 void listener_update(struct listener *l);
 
+/* A kept listener after a reload: apply cs's socket_mode, socket_owner and
+ * socket_group to its socket file again (they may have changed). Logs a
+ * failure; the listener stays as it is. */
+void listener_reapply_file(struct listener *l, const struct cfg_service *cs);
+
 /* Stop, close the socket (unlink its file if we made it) and free. */
 void listener_close(struct listener *l);
 

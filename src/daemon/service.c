@@ -855,8 +855,13 @@ int service_apply(struct hd *hd, struct config *nc, char *err, size_t errlen)
 			continue;
 		}
 		l->svc = svc;
-		l->fresh = pl[i].fresh;
+		bool was_shared = !pl[i].fresh && l->shared;
 		l->shared = l->socktype == SOCK_DGRAM || svc->cfg->mode == MODE_LISTEN;
+		/* A listener that became shared (mode accept -> listen) is sent to
+		 * the registered backends like a new one. */
+		l->fresh = pl[i].fresh || (l->shared && !was_shared);
+		if (!pl[i].fresh)
+			listener_reapply_file(l, svc->cfg);
 		TAILQ_INSERT_TAIL(&svc->listeners, l, svc_link);
 	}
 	free(pl);

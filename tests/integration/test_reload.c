@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -303,5 +304,37 @@ Test(reload, service_turned_builtin_drops_backends, .timeout = 15)
 	char buf[64];
 	cr_assert(h_read_line(fd, buf, sizeof(buf), H_DEADLINE_MS) > 0 && strcmp(buf, "ping\n") == 0, "echo: '%s'", buf);
 	close(fd);
+	h_finish();
+}
+
+/* mode accept -> listen by a reload: the registered backend gets the
+ * listening socket (and accepts itself); a changed socket_mode reaches the
+ * kept socket file. */
+Test(reload, mode_and_socket_mode_reach_kept_listeners, .timeout = 20)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/ml.sock", h.dir);
+	h_config("[service ml]\nlisten = unix:%s\nsocket_mode = 0600\n", path);
+	h_start_daemon();
+	struct h_proc *b = h_backend("ml", 4, NULL, "--listen-mode", NULL);
+	struct h_addr a = h_addr_unix(path);
+	cr_assert(answered_by(&a, b->pid));
+	cr_assert_eq(h_status_service("ml", "accepted"), 1);
+	struct stat st;
+	cr_assert(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600, "mode %o", st.st_mode & 07777);
+
+	h_config("[service ml]\nlisten = unix:%s\nsocket_mode = 0666\nmode = listen\n", path);
+	sighup(1);
+	cr_assert_eq(h_log_count("configuration reloaded", NULL), 1, "the reload was refused");
+	cr_assert(stat(path, &st) == 0 && (st.st_mode & 07777) == 0666, "socket_mode after reload: %o",
+	          st.st_mode & 07777);
+	/* The backend has the listening socket now: it answers with conn=0 and
+	 * handoffd accepts nothing more. */
+	cr_assert(h_proc_wait_lines(b, "socket listener ", 1, H_DEADLINE_MS), "the backend never got the listener:\n%s", b->out);
+	char buf[512];
+	struct h_answer ans;
+	ssize_t n = h_request(&a, NULL, buf, sizeof(buf), H_DEADLINE_MS);
+	cr_assert(n > 0 && h_parse_answer(buf, &ans) && ans.pid == b->pid && ans.conn == 0, "answer '%s'", buf);
+	cr_assert_eq(h_status_service("ml", "accepted"), 1, "handoffd still accepts in listen mode");
 	h_finish();
 }
