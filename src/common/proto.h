@@ -98,7 +98,8 @@ enum proto_attr {
 	PA_SOCKTYPE = 32,   /* u32: SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5 */
 	PA_LISTENING = 33,  /* u32, 0/1: a listening socket (accept on it) or a datagram socket */
 	PA_DONE_IDS = 34,   /* u64 LE array: ids of the connections DONE counts, 0..PROTO_MAX_DONE_IDS */
-	PA_MODE = 35,       /* str: accept, listen, builtin NAME, exec */
+	PA_MODE = 35,       /* str: ST_SERVICE: accept, listen or datagram (+datagram, ", spawn", ", tcpmux NAME"),
+	                     * or "builtin NAME"; ST_LISTENER: its state (accepting, paused, shared, ...) */
 	PA_REFUSED_ACCESS = 36,  /* u64: closed by allow_from/deny_from/allow_client_* */
 	PA_REFUSED_RATE = 37,    /* u64: closed by rate_per_source */
 	PA_REFUSED_SOURCE = 38,  /* u64: closed by max_per_source */
@@ -107,7 +108,7 @@ enum proto_attr {
 	PA_SPAWNED = 41,    /* u64: programs started */
 	PA_CHILDREN = 42,   /* u32: spawned programs running */
 	PA_LIVE = 43,       /* u32: live connections counted for max_connections */
-	PA_LIMITED = 44,    /* u32, 0/1: paused by a limit (rate, max_connections, spawn_rate) */
+	PA_LIMITED = 44,    /* u32, 0/1: paused for a while (rate, spawn_rate, or a program that could not start) */
 	PA_ATTR_MAX = 44,
 };
 

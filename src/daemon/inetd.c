@@ -504,11 +504,6 @@ static void entry_parse(struct parser *p, int line, char **f, int nf)
 			return;
 		}
 	}
-	if (pi->kind == K_UNIX && (rcvbuf[0] || sndbuf[0])) {
-		/* handoffd sets buffer sizes on IP listeners only. */
-		parse_error(p, line, "rcvbuf/sndbuf (field 3) apply to tcp and udp services only");
-		return;
-	}
 
 	/* Field 2: socket type. */
 	int socktype;

@@ -21,9 +21,10 @@
  *                             with only "host:" sets the default host list for
  *                             the entries after it ("*:" resets it)
  *   stream / dgram / seqpacket with tcp*, udp*, unix (seqpacket: unix only)
- *   tcp, tcp4                 IPv4: tcp://0.0.0.0:PORT
+ *   tcp4                      IPv4: tcp://0.0.0.0:PORT
  *   tcp6 (inetutils tcp6only) IPv6: tcp://[::]:PORT and ipv6only = yes
- *   tcp46                     both: tcp://\*:PORT (udp* alike, udp://)
+ *   tcp, tcp46                both: tcp://\*:PORT (udp* alike, udp://), as
+ *                             Debian's openbsd-inetd binds plain tcp
  *   unix                      unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH
  *   proto,sndbuf=N,rcvbuf=N   send_buffer / receive_buffer (openbsd-inetd)
  *   nowait (stream)           mode accept (the default, not written)

@@ -850,7 +850,8 @@ TEST(inetd, buffers_and_numeric_internal)
 	tmp_write(&t,
 	          "echo stream tcp,rcvbuf=64k,sndbuf=1m nowait root internal\n"
 	          "13 dgram udp wait root internal\n"
-	          "sink stream tcp nowait.50 root internal\n");
+	          "sink stream tcp nowait.50 root internal\n"
+	          "/run/buf.sock stream unix,rcvbuf=32k nowait root /bin/cat cat\n");
 	struct conv c = convert(t.path);
 	cr_assert_eq(c.rc, 0, "%s", c.err);
 	expect_section(c.out, "echo-tcp",
@@ -864,6 +865,8 @@ TEST(inetd, buffers_and_numeric_internal)
 	cr_assert_eq(load_inetd(t.path, &cfg), 0, "%s", errbuf);
 	cr_assert_eq(svc(cfg, "echo-tcp")->opt.rcvbuf, 65536);
 	cr_assert_eq(svc(cfg, "echo-tcp")->opt.sndbuf, 1048576);
+	/* Unix listeners take buffer sizes as well (as openbsd-inetd sets them). */
+	cr_assert_eq(svc(cfg, "buf.sock-unix")->opt.rcvbuf, 32768);
 	config_free(cfg);
 	tmp_done(&t);
 }
