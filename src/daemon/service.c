@@ -281,7 +281,7 @@ static void spawn_conn(struct service *svc, struct conn *c)
 	}
 	pid_t pid = spawn_start(svc->hd, &req, on_conn_child_exit, c);
 	if (pid < 0) {
-		log_error("service '%s': cannot start %s: %s", svc->name, cs->exec_path, strerror((int)-pid));
+		log_peer(LOG_LVL_ERROR, "service '%s': cannot start %s: %s", svc->name, cs->exec_path, strerror((int)-pid));
 		refuse_conn(svc, c, R_SPAWN, "the program could not be started");
 		return;
 	}
