@@ -36,6 +36,7 @@ struct backend;
 struct ctlconn;
 struct spawner;   /* spawn.c */
 struct builtins;  /* builtin.c */
+struct uid_count; /* ctl.c */
 
 struct conn {
 	TAILQ_ENTRY(conn) link;
@@ -185,6 +186,8 @@ struct hd {
 	TAILQ_HEAD(, ctlconn) dirty;    /* connections with DELIVERs to send this loop turn */
 	uv_check_t flush_check;         /* sends them, batched, after the turn's I/O callbacks */
 	unsigned nctl;
+	struct uid_count *uid_counts;   /* ctl.c: open control connections per uid (max_control_per_uid) */
+	unsigned nuid_counts, uid_counts_cap;
 	int ctl_fd;
 	char ctl_path[108];
 	uv_poll_t ctl_poll;
@@ -197,6 +200,8 @@ struct hd {
 	uv_timer_t watchdog_timer;      /* WATCHDOG=1 to systemd */
 	uv_signal_t sig_hup, sig_term, sig_int, sig_usr2;
 	bool fd_starved;                /* EMFILE/ENFILE: accepting paused */
+	uint64_t starve_since_ms;       /* start of the episode (0: none), logged once */
+	unsigned starve_retries;        /* retries in this episode */
 	bool shutting_down;
 	bool finishing;                 /* closing every handle; the loop ends next */
 	bool privileges_dropped;

@@ -337,10 +337,20 @@ static void on_starve_timer(uv_timer_t *t)
 	struct hd *hd = t->data;
 	struct listener *l;
 	hd->fd_starved = false;
-	log_notice("retrying accept after running out of file descriptors");
+	hd->starve_retries++;
+	log_debug("retrying accept after running out of file descriptors (retry %u)", hd->starve_retries);
 	TAILQ_FOREACH(l, &hd->listeners, link)
 		listener_update(l);
 	ctl_update(hd);
+}
+
+void listener_fds_ok(struct hd *hd)
+{
+	if (!hd->starve_since_ms)
+		return;
+	log_notice("file descriptors available again: accepting after %llu ms paused (%u retries)",
+	           (unsigned long long)(hd_now_ms(hd) - hd->starve_since_ms), hd->starve_retries);
+	hd->starve_since_ms = 0;
 }
 
 void listener_starve(struct hd *hd, int err)
@@ -349,8 +359,14 @@ void listener_starve(struct hd *hd, int err)
 	if (hd->fd_starved)
 		return;
 	hd->fd_starved = true;
-	log_error("accept: %s: pausing all listeners for 250 ms (raise RLIMIT_NOFILE or lower capacities)",
-	          strerror(err));
+	/* One message per episode: the retries every 250 ms are not news. */
+	if (!hd->starve_since_ms) {
+		hd->starve_since_ms = hd_now_ms(hd);
+		hd->starve_retries = 0;
+		log_error("accept: %s: pausing all listeners, retrying every 250 ms (raise RLIMIT_NOFILE or lower "
+		          "capacities)",
+		          strerror(err));
+	}
 	TAILQ_FOREACH(l, &hd->listeners, link)
 		listener_update(l);
 	ctl_update(hd);
@@ -408,6 +424,8 @@ static void on_ready(uv_poll_t *h, int status, int events)
 			log_debug("accept on %s: %s", l->display, strerror(e));
 			continue;
 		}
+		if (hd->starve_since_ms)
+			listener_fds_ok(hd);
 		if (c->peer_len <= (socklen_t)sizeof(sa_family_t))
 			c->peer_len = 0; /* unnamed Unix client: no address */
 		c->fd = fd;

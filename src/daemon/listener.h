@@ -31,7 +31,10 @@ void listener_close(struct listener *l);
  * the probe). */
 int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int type);
 
-/* EMFILE/ENFILE: pause every listener and the control socket for a while. */
+/* EMFILE/ENFILE: pause every listener and the control socket for 250 ms,
+ * then retry; logged once per episode. */
 void listener_starve(struct hd *hd, int err);
+/* An accept succeeded: ends an episode (logs how long it lasted). */
+void listener_fds_ok(struct hd *hd);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "activation.h"
@@ -384,6 +385,17 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		config_free(cfg);
 		return EXIT_STARTUP;
+	}
+
+	/* Every backend and every waiting connection is a descriptor: use
+	 * all the hard limit allows (systemd's LimitNOFILE= sets it), and give
+	 * programs we start the soft limit we were started with. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rlim_t soft = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			spawn_set_child_nofile((unsigned long)soft);
 	}
 
 	static struct hd hd; /* the one context; static only to live past main's frame for libuv */

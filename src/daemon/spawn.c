@@ -99,7 +99,16 @@ struct plan {
 	const gid_t *groups;
 	int ngroups;
 	unsigned long nofile;            /* RLIMIT_NOFILE soft limit, for the close fallback */
+	struct rlimit child_nofile;      /* the limit the program gets (rlim_cur 0: leave it) */
 };
+
+/* The soft RLIMIT_NOFILE handoffd started with (main.c raises its own). */
+static rlim_t child_nofile_soft;
+
+void spawn_set_child_nofile(unsigned long soft)
+{
+	child_nofile_soft = (rlim_t)soft;
+}
 
 static _Noreturn void child_fail(int errfd, int stage, int err)
 {
@@ -202,7 +211,12 @@ static _Noreturn void child_run(struct plan *p)
 		close_fds_from((unsigned)n, (unsigned)errfd - 1, p->nofile);
 	close_fds_from((unsigned)errfd + 1, ~0U, p->nofile);
 
-	/* 8. Identity: groups first, then gid, then uid (after which the others
+	/* 8. The descriptor limit handoffd itself started with: many programs
+	 * still use select() and FD_SETSIZE. */
+	if (p->child_nofile.rlim_cur)
+		(void)setrlimit(RLIMIT_NOFILE, &p->child_nofile);
+
+	/* 9. Identity: groups first, then gid, then uid (after which the others
 	 * could no longer be changed). */
 	if (p->set_ids) {
 		if (setgroups((size_t)p->ngroups, p->groups) < 0)
@@ -213,12 +227,12 @@ static _Noreturn void child_run(struct plan *p)
 			child_fail(errfd, STAGE_SETUID, errno);
 	}
 
-	/* 9. Not pinning whatever directory the daemon runs in. The umask stays
+	/* 10. Not pinning whatever directory the daemon runs in. The umask stays
 	 * the daemon's, as inetd leaves it. */
 	if (chdir("/") < 0)
 		child_fail(errfd, STAGE_CHDIR, errno);
 
-	/* 10. LISTEN_PID must be this process's own pid, known only now: fill
+	/* 11. LISTEN_PID must be this process's own pid, known only now: fill
 	 * in the placeholder spawn_env_listen_pid() made (our copy of the
 	 * parent's memory; plain stores are async-signal-safe). */
 	for (char *const *e = p->envp; e && *e; e++) {
@@ -462,8 +476,14 @@ static int plan_make(const struct spawn_req *req, struct plan *p)
 	p->ngroups = req->ngroups;
 	struct rlimit rl;
 	p->nofile = 65536;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		p->nofile = (unsigned long)rl.rlim_cur;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (rl.rlim_cur != RLIM_INFINITY)
+			p->nofile = (unsigned long)rl.rlim_cur;
+		if (child_nofile_soft && child_nofile_soft < rl.rlim_cur) {
+			p->child_nofile.rlim_cur = child_nofile_soft;
+			p->child_nofile.rlim_max = rl.rlim_max;
+		}
+	}
 	return 0;
 }
 

@@ -80,6 +80,11 @@ typedef void (*spawn_exit_fn)(void *data, pid_t pid, int wstatus);
  * blocking read), logs the failure once, and fn still fires on reaping. */
 pid_t spawn_start(struct hd *hd, const struct spawn_req *req, spawn_exit_fn fn, void *data);
 
+/* main.c raises handoffd's own soft RLIMIT_NOFILE to the hard limit; each
+ * program started afterwards gets this soft limit back (the one handoffd
+ * started with), as systemd does for its services. 0: leave it. */
+void spawn_set_child_nofile(unsigned long soft);
+
 /* Number of children started and not yet reaped (0 without a spawner). */
 unsigned spawn_running(const struct hd *hd);
 

@@ -20,6 +20,7 @@
  *   pid N / sid N    process and session ids
  *   cwd PATH
  *   umask NNNN       octal
+ *   nofile SOFT HARD RLIMIT_NOFILE ("inf" for no limit)
  *   argv0 X          (empty when argc is 0)
  *   argc N
  *   end
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -234,6 +236,13 @@ int main(int argc, char **argv)
 	mode_t mask = umask(022);
 	umask(mask);
 	add("umask %04o", (unsigned)mask);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		char a[32], b[32];
+		snprintf(a, sizeof(a), rl.rlim_cur == RLIM_INFINITY ? "inf" : "%llu", (unsigned long long)rl.rlim_cur);
+		snprintf(b, sizeof(b), rl.rlim_max == RLIM_INFINITY ? "inf" : "%llu", (unsigned long long)rl.rlim_max);
+		add("nofile %s %s", a, b);
+	}
 	add("argv0 %s", argc > 0 && argv[0] ? argv[0] : "");
 	add("argc %d", argc);
 	add("end");
