@@ -31,6 +31,8 @@
 #define OUTQ_MAX_ADMIN (64u * 1024 * 1024)
 
 static void on_cc_event(uv_poll_t *h, int status, int events);
+static void read_input(struct ctlconn *cc);
+static void uid_count_del(struct hd *hd, uid_t uid);
 
 /* ---- sending ---- */
 
@@ -50,10 +52,19 @@ static void cc_poll_update(struct ctlconn *cc)
 static void on_reap(uv_timer_t *t)
 {
 	struct hd *hd = t->data;
-	struct ctlconn *cc, *next;
-	for (cc = TAILQ_FIRST(&hd->ctlconns); cc; cc = next) {
-		next = TAILQ_NEXT(cc, link);
-		if (cc->broken)
+	struct ctlconn *cc;
+	/* What a gone peer sent before it went still counts: an ACK not read
+	 * now would make handoffd deliver again connections that peer took.
+	 * Handling those messages can drop other connections (a reload), so
+	 * look again from the start after each one. */
+	for (;;) {
+		TAILQ_FOREACH(cc, &hd->ctlconns, link)
+			if (cc->broken)
+				break;
+		if (!cc)
+			return;
+		read_input(cc);
+		if (!cc->dead)
 			ctl_drop(cc, "send failed");
 	}
 }
@@ -299,6 +310,7 @@ void ctl_drop(struct ctlconn *cc, const char *why)
 	dirty_remove(cc);
 	TAILQ_REMOVE(&hd->ctlconns, cc, link);
 	hd->nctl--;
+	uid_count_del(hd, cc->id.uid);
 	log_debug("control connection %s closed: %s", cc->who, why);
 	upgrade_forget_requester(hd, cc);
 	if (cc->backend)
@@ -634,7 +646,11 @@ static void on_cc_event(uv_poll_t *h, int status, int events)
 	if (events & UV_WRITABLE) {
 		int rc = flush(cc);
 		if (rc < 0) {
-			ctl_drop(cc, strerror(-rc));
+			/* The peer is gone (EPIPE): read what it sent before it
+			 * went (an ACK for connections it took) before dropping. */
+			read_input(cc);
+			if (!cc->dead)
+				ctl_drop(cc, strerror(-rc));
 			return;
 		}
 		if (cc->closing && STAILQ_EMPTY(&cc->outq)) {
@@ -644,6 +660,15 @@ static void on_cc_event(uv_poll_t *h, int status, int events)
 	}
 	if (!(events & (UV_READABLE | UV_DISCONNECT)))
 		return;
+	read_input(cc);
+	if (!cc->dead)
+		cc_poll_update(cc); /* re-arms after a POLLERR */
+}
+
+/* Read and handle what cc's peer sent. May drop cc (end of file, a bad
+ * message, or what a message asked for). */
+static void read_input(struct ctlconn *cc)
+{
 	/* One recvmmsg takes what is waiting (ACKs, mostly); a few rounds at
 	 * most per wake-up so one chatty peer cannot hold the loop. */
 	for (int round = 0; round < READ_BATCH / RECV_BATCH && !cc->dead; round++) {
@@ -674,8 +699,6 @@ static void on_cc_event(uv_poll_t *h, int status, int events)
 		if (got < RECV_BATCH)
 			break; /* nothing more waiting */
 	}
-	if (!cc->dead)
-		cc_poll_update(cc); /* re-arms after a POLLERR */
 	return;
 
 bad_message:
@@ -686,14 +709,58 @@ bad_message:
 
 /* ---- the listening control socket ---- */
 
+/* Open control connections per uid, for max_control_per_uid: checked on
+ * every accept, so it must not walk every connection (with 10,000 backends
+ * registered that walk was most of handoffd's time per registration; see
+ * tests/bench/README.scale). One entry per uid that has a connection open,
+ * in a compact array: few distinct uids in practice, at worst max_control
+ * entries of 8 bytes. */
+struct uid_count {
+	uid_t uid;
+	unsigned n;
+};
+
+static struct uid_count *uid_count_find(struct hd *hd, uid_t uid)
+{
+	for (unsigned i = 0; i < hd->nuid_counts; i++)
+		if (hd->uid_counts[i].uid == uid)
+			return &hd->uid_counts[i];
+	return NULL;
+}
+
 static unsigned count_uid(struct hd *hd, uid_t uid)
 {
-	unsigned n = 0;
-	struct ctlconn *cc;
-	TAILQ_FOREACH(cc, &hd->ctlconns, link)
-		if (cc->id.uid == uid)
-			n++;
-	return n;
+	struct uid_count *u = uid_count_find(hd, uid);
+	return u ? u->n : 0;
+}
+
+/* One more connection for uid. Returns 0 or -ENOMEM. */
+static int uid_count_add(struct hd *hd, uid_t uid)
+{
+	struct uid_count *u = uid_count_find(hd, uid);
+	if (u) {
+		u->n++;
+		return 0;
+	}
+	if (hd->nuid_counts == hd->uid_counts_cap) {
+		unsigned cap = hd->uid_counts_cap ? hd->uid_counts_cap * 2 : 16;
+		struct uid_count *v = realloc(hd->uid_counts, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		hd->uid_counts = v;
+		hd->uid_counts_cap = cap;
+	}
+	hd->uid_counts[hd->nuid_counts++] = (struct uid_count){uid, 1};
+	return 0;
+}
+
+static void uid_count_del(struct hd *hd, uid_t uid)
+{
+	struct uid_count *u = uid_count_find(hd, uid);
+	if (!u)
+		return; /* cannot happen: every connection was counted */
+	if (--u->n == 0)
+		*u = hd->uid_counts[--hd->nuid_counts];
 }
 
 static void refuse_raw(int fd, const char *text)
@@ -749,7 +816,8 @@ static void on_ctl_accept(uv_poll_t *h, int status, int events)
 			continue;
 		}
 		struct ctlconn *cc = calloc(1, sizeof(*cc));
-		if (!cc) {
+		if (!cc || uid_count_add(hd, id.uid) < 0) {
+			free(cc);
 			if (pidfd >= 0)
 				close(pidfd);
 			close(fd);
@@ -764,6 +832,7 @@ static void on_ctl_accept(uv_poll_t *h, int status, int events)
 		cc->deadline_ms = hd_now_ms(hd) + hd->cfg->handshake_timeout_ms;
 		STAILQ_INIT(&cc->outq);
 		if (uv_poll_init_socket(hd->loop, &cc->poll, fd) < 0) {
+			uid_count_del(hd, id.uid);
 			if (pidfd >= 0)
 				close(pidfd);
 			close(fd);
@@ -880,6 +949,9 @@ void ctl_close(struct hd *hd)
 		}
 		ctl_drop(cc, "handoffd exiting");
 	}
+	free(hd->uid_counts); /* every connection is gone, and so is every count */
+	hd->uid_counts = NULL;
+	hd->nuid_counts = hd->uid_counts_cap = 0;
 	if (hd->ctl_fd >= 0) {
 		if (hd->ctl_polling)
 			uv_poll_stop(&hd->ctl_poll);
