@@ -323,9 +323,6 @@ void ctl_drop(struct ctlconn *cc, const char *why)
 			close(m->fd);
 		free(m);
 	}
-	if (cc->pidfd >= 0)
-		close(cc->pidfd);
-	cc->pidfd = -1;
 	uv_close((uv_handle_t *)&cc->poll, on_cc_closed);
 	hd_shutdown_check(hd);
 }
@@ -787,8 +784,7 @@ static void on_ctl_accept(uv_poll_t *h, int status, int events)
 			return;
 		}
 		struct peer_ident id;
-		int pidfd = -1;
-		int rc = registry_read_identity(fd, &id, &pidfd);
+		int rc = registry_read_identity(fd, &id);
 		if (rc < 0) {
 			log_peer(LOG_LVL_WARNING, "control connection: cannot read peer credentials: %s, closing",
 			         strerror(-rc));
@@ -802,30 +798,23 @@ static void on_ctl_accept(uv_poll_t *h, int status, int events)
 		if (hd->nctl >= hd->cfg->max_control) {
 			log_peer(LOG_LVL_WARNING, "control connection pid=%d uid=%u refused: max_control (%u) reached",
 			         (int)id.pid, (unsigned)id.uid, hd->cfg->max_control);
-			if (pidfd >= 0)
-				close(pidfd);
 			refuse_raw(fd, "handoffd has too many control connections");
 			continue;
 		}
 		if (id.uid != 0 && count_uid(hd, id.uid) >= hd->cfg->max_control_per_uid) {
 			log_peer(LOG_LVL_WARNING, "control connection pid=%d uid=%u refused: max_control_per_uid (%u) reached",
 			         (int)id.pid, (unsigned)id.uid, hd->cfg->max_control_per_uid);
-			if (pidfd >= 0)
-				close(pidfd);
 			refuse_raw(fd, "too many control connections for this uid (max_control_per_uid)");
 			continue;
 		}
 		struct ctlconn *cc = calloc(1, sizeof(*cc));
 		if (!cc || uid_count_add(hd, id.uid) < 0) {
 			free(cc);
-			if (pidfd >= 0)
-				close(pidfd);
 			close(fd);
 			continue;
 		}
 		cc->hd = hd;
 		cc->fd = fd;
-		cc->pidfd = pidfd;
 		cc->id = id;
 		snprintf(cc->who, sizeof(cc->who), "pid=%d uid=%u", (int)id.pid, (unsigned)id.uid);
 		cc->state = CC_NEW;
@@ -833,8 +822,6 @@ static void on_ctl_accept(uv_poll_t *h, int status, int events)
 		STAILQ_INIT(&cc->outq);
 		if (uv_poll_init_socket(hd->loop, &cc->poll, fd) < 0) {
 			uid_count_del(hd, id.uid);
-			if (pidfd >= 0)
-				close(pidfd);
 			close(fd);
 			free(cc);
 			continue;

@@ -7,7 +7,7 @@
  *   struct listener  one listening socket; owned by hd (keyed by address
  *                    text so reloads keep it open); points at its service.
  *   struct ctlconn   one control connection (backend or admin); owns its
- *                    socket, its pidfd and its outgoing queue.
+ *                    socket and its outgoing queue.
  *   struct backend   the registration of a ctlconn for a service; owns the
  *                    connections sent to it and not yet acknowledged.
  *   struct conn      one accepted client connection that handoffd still
@@ -153,7 +153,6 @@ struct ctlconn {
 	bool in_dirty;                  /* DELIVERs queued, to send at the end of this loop turn */
 	struct hd *hd;
 	int fd;
-	int pidfd;                      /* SO_PEERPIDFD, -1 when the kernel has none */
 	uv_poll_t poll;
 	int poll_events;
 	struct peer_ident id;

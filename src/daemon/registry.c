@@ -21,15 +21,28 @@
 #define SO_PEERPIDFD 77
 #endif
 
-static bool pid_alive(int pidfd);
+/* A pidfd for the process that connected on sockfd (the kernel keeps it
+ * from connect time), close-on-exec; -1 on kernels without SO_PEERPIDFD or
+ * when that process is gone (ESRCH on some kernels). */
+static int peer_pidfd(int sockfd)
+{
+	int pidfd = -1;
+	socklen_t len = sizeof(pidfd);
+	if (getsockopt(sockfd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0 || pidfd < 0)
+		return -1;
+	/* pidfds are born close-on-exec; make sure. */
+	int fl = fcntl(pidfd, F_GETFD);
+	if (fl >= 0 && !(fl & FD_CLOEXEC))
+		fcntl(pidfd, F_SETFD, fl | FD_CLOEXEC);
+	return pidfd;
+}
 
-int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd)
+int registry_read_identity(int fd, struct peer_ident *ret)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
 
 	memset(ret, 0, sizeof(*ret));
-	*ret_pidfd = -1;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) < 0)
 		return -errno;
 	ret->pid = uc.pid;
@@ -51,15 +64,10 @@ int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd)
 		free(all);
 	}
 
-	int pidfd = -1;
-	len = sizeof(pidfd);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && pidfd >= 0) {
-		/* pidfds are born close-on-exec; make sure. */
-		int fl = fcntl(pidfd, F_GETFD);
-		if (fl >= 0 && !(fl & FD_CLOEXEC))
-			fcntl(pidfd, F_SETFD, fl | FD_CLOEXEC);
-		*ret_pidfd = pidfd;
-	}
+	/* A pidfd only for as long as this takes: keeping one per control
+	 * connection would cost a second descriptor per backend, and the kernel
+	 * gives a fresh one whenever one is needed (registry_drain_pid). */
+	int pidfd = peer_pidfd(fd);
 
 	/* What allow_labels, allow_cgroups and allow_units look at (peerid.h):
 	 * the LSM label, and the cgroup from /proc (a short procfs read, once
@@ -71,6 +79,8 @@ int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd)
 	(void)peerid_read_label(fd, ret->label, sizeof(ret->label));
 	if (peerid_read_cgroup(ret->pid, pidfd, ret->cgroup, sizeof(ret->cgroup)) == 0)
 		(void)peerid_unit_from_cgroup(ret->cgroup, ret->unit, sizeof(ret->unit));
+	if (pidfd >= 0)
+		close(pidfd);
 	return 0;
 }
 
@@ -230,13 +240,18 @@ void registry_drain(struct backend *b)
 	ctl_send(b->cc, &out);
 }
 
-static bool pid_alive(int pidfd)
+/* Is the process that connected on cc still running? (Not a process that
+ * got its pid since: the pidfd is for the connecting process itself.) */
+static bool peer_alive(const struct ctlconn *cc)
 {
+	int pidfd = peer_pidfd(cc->fd);
 	if (pidfd < 0)
-		return true; /* no pidfd: trust the open socket */
+		return errno != ESRCH; /* no pidfds here: trust the open socket */
 	struct pollfd p = {.fd = pidfd, .events = POLLIN};
 	/* A pidfd becomes readable when its process exits. */
-	return poll(&p, 1, 0) == 0;
+	bool alive = poll(&p, 1, 0) == 0;
+	close(pidfd);
+	return alive;
 }
 
 struct backend *registry_find(struct hd *hd, uint64_t id)
@@ -261,7 +276,7 @@ unsigned registry_drain_pid(struct hd *hd, pid_t pid)
 	unsigned n = 0;
 	TAILQ_FOREACH(svc, &hd->services, link) {
 		TAILQ_FOREACH(b, &svc->backends, link) {
-			if (!b->cc->broken && b->cc->id.pid == pid && pid_alive(b->cc->pidfd)) {
+			if (!b->cc->broken && b->cc->id.pid == pid && peer_alive(b->cc)) {
 				registry_drain(b);
 				n++;
 			}

@@ -5,10 +5,11 @@
 
 #include "daemon.h"
 
-/* Read SO_PEERCRED, SO_PEERGROUPS and SO_PEERPIDFD of a connected Unix
- * socket. *ret_pidfd is -1 on kernels without SO_PEERPIDFD. Returns 0 or
- * -errno (only SO_PEERCRED failing is an error). */
-int registry_read_identity(int fd, struct peer_ident *ret, int *ret_pidfd);
+/* Read SO_PEERCRED, SO_PEERGROUPS, the LSM label and (checked against a
+ * pidfd from SO_PEERPIDFD, closed again before returning) the cgroup and
+ * unit of a connected Unix socket's peer. Returns 0 or -errno (only
+ * SO_PEERCRED failing is an error). */
+int registry_read_identity(int fd, struct peer_ident *ret);
 
 /* Handle a REGISTER from cc. Replies REGISTERED or ERROR itself. */
 void registry_register(struct ctlconn *cc, const struct proto_msg *m);
@@ -26,8 +27,9 @@ void registry_drain(struct backend *b);
 /* Find a live backend by id. */
 struct backend *registry_find(struct hd *hd, uint64_t id);
 
-/* Drain every backend registered by process pid (checked against its pidfd
- * so a recycled pid never matches). Returns how many. */
+/* Drain every backend registered by process pid (checked against a pidfd
+ * for the process that connected, so a recycled pid never matches).
+ * Returns how many. */
 unsigned registry_drain_pid(struct hd *hd, pid_t pid);
 
 /* After a reload: drop backends whose service is gone or whose uid the new
