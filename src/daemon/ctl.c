@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -26,6 +27,9 @@
 #endif
 
 #define ACCEPT_BATCH 32
+/* Descriptors kept for client connections and root's control connections:
+ * unprivileged control connections cannot take the last ones. */
+#define CTL_FD_RESERVE 256
 #define READ_BATCH 64                   /* messages per wake-up per connection */
 #define OUTQ_MAX_PEER (64u * 1024)      /* queued bytes for a peer, plus room for a backend's capacity */
 #define OUTQ_MAX_ADMIN (64u * 1024 * 1024)
@@ -795,6 +799,19 @@ static void on_ctl_accept(uv_poll_t *h, int status, int events)
 		int zero = 0;
 		setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &zero, sizeof(zero));
 
+		/* Descriptors are given lowest first, so a high number means
+		 * nearly all below it are taken: control connections (which any
+		 * local user may open) must not starve the listeners. */
+		struct rlimit rl;
+		if (id.uid != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		    (rlim_t)fd + CTL_FD_RESERVE >= rl.rlim_cur) {
+			log_peer(LOG_LVL_WARNING,
+			         "control connection pid=%d uid=%u refused: file descriptors running low (%d of %llu in use "
+			         "or more; raise RLIMIT_NOFILE or lower max_control)",
+			         (int)id.pid, (unsigned)id.uid, fd, (unsigned long long)rl.rlim_cur);
+			refuse_raw(fd, "handoffd is running low on file descriptors");
+			continue;
+		}
 		if (hd->nctl >= hd->cfg->max_control) {
 			log_peer(LOG_LVL_WARNING, "control connection pid=%d uid=%u refused: max_control (%u) reached",
 			         (int)id.pid, (unsigned)id.uid, hd->cfg->max_control);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -414,5 +415,48 @@ Test(faults, max_control_per_uid, .timeout = 15)
 	h_proc_stop(first, H_DEADLINE_MS);
 	struct h_proc *later = h_backend("flt", 1, &nobody, NULL);
 	still_serves(&a, later->pid);
+	h_finish();
+}
+
+/* Control connections, which any local user may open, cannot use up
+ * handoffd's descriptors: past the reserve kept for clients (and root),
+ * unprivileged ones are refused at once, and clients are still served. */
+Test(faults, control_connections_keep_a_descriptor_reserve, .timeout = 30)
+{
+	if (geteuid() != 0)
+		H_SKIP("connecting as another uid needs root");
+	int port = h_free_port(AF_INET);
+	h_config("max_control_per_uid = 4096\n[service flt]\nlisten = tcp://127.0.0.1:%d\n", port);
+	h_start_daemon();
+	struct h_addr a = h_addr_tcp("127.0.0.1", port);
+	struct h_proc *b = h_backend("flt", 4, NULL, NULL);
+	/* Room for 40 more descriptors beyond the reserve of 256. */
+	int base = daemon_fds();
+	struct rlimit rl = {.rlim_cur = (rlim_t)base + 256 + 40, .rlim_max = (rlim_t)base + 256 + 40};
+	cr_assert(prlimit(h.daemon->pid, RLIMIT_NOFILE, &rl, NULL) == 0, "prlimit: %s", strerror(errno));
+	struct rlimit mine;
+	cr_assert(getrlimit(RLIMIT_NOFILE, &mine) == 0 && mine.rlim_cur > 200);
+
+	struct h_cred nobody = h_nobody();
+	int raw[100], kept = 0, refused = 0;
+	for (int i = 0; i < 100; i++) {
+		raw[i] = h_raw_control(&nobody);
+		cr_assert(raw[i] >= 0, "connect %d: %s", i, strerror(-raw[i]));
+	}
+	for (int i = 0; i < 100; i++) {
+		if (h_wait_eof(raw[i], i < 20 ? 0 : 50))
+			refused++;
+		else
+			kept++;
+	}
+	cr_assert(refused >= 50 && kept >= 20 && kept <= 45, "%d kept, %d refused", kept, refused);
+	cr_assert(h_log_count("file descriptors running low", NULL) >= 1);
+	/* Clients are still served, and root can still register. */
+	still_serves(&a, b->pid);
+	struct h_proc *b2 = h_backend("flt", 4, NULL, NULL);
+	h_proc_stop(b, H_DEADLINE_MS);
+	still_serves(&a, b2->pid);
+	for (int i = 0; i < 100; i++)
+		close(raw[i]);
 	h_finish();
 }
