@@ -32,7 +32,7 @@
 #define CTL_FD_RESERVE 256
 #define READ_BATCH 64                   /* messages per wake-up per connection */
 #define OUTQ_MAX_PEER (64u * 1024)      /* queued bytes for a peer, plus room for a backend's capacity */
-#define OUTQ_MAX_ADMIN (64u * 1024 * 1024)
+#define OUTQ_MAX_ADMIN (16u * 1024 * 1024) /* a status of 10,000 backends is about 2 MiB */
 
 static void on_cc_event(uv_poll_t *h, int status, int events);
 static void read_input(struct ctlconn *cc);
