@@ -13,6 +13,13 @@
  *                                            socket handoffd hands over
  *                                            (HANDOFF_LISTENER) and accept4()s
  *                                            on it with the direct-mode loop
+ *   tinyserver --inetd                       started per connection by an
+ *                                            inetd-style super-server (xinetd,
+ *                                            inetd, tcpserver,
+ *                                            systemd-socket-activate --inetd):
+ *                                            the connection is fd 0 (read)
+ *                                            and fd 1 (write); serves that one
+ *                                            request and exits
  *
  * Per connection: read the request head (up to "\r\n\r\n"), write one fixed
  * "HTTP/1.1 200 OK" response with Content-Length and "Connection: close",
@@ -28,7 +35,14 @@
  * worker by pid, reaps them all and exits 0. If a worker dies on its own the
  * parent stops the others and exits 1, so the benchmark notices.
  *
- * Exit codes: 0 stopped by a signal, 1 a worker failed, 2 usage error.
+ * --inetd forks nothing and writes nothing to stderr unless -v (inetd and
+ * xinetd put the connection on fd 2 as well, so a message would go to the
+ * client).
+ *
+ * Exit codes: 0 stopped by a signal (--inetd: the response was written),
+ * 1 a worker failed (--inetd: no response written: the client went away,
+ * sent too much or nothing, or fd 0/1 is not a stream socket),
+ * 2 usage error.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -61,7 +75,7 @@ static const char response[] =
 	"\r\n"
 	"Hello, world\n";
 
-enum mode { MODE_NONE, MODE_DIRECT, MODE_HANDOFF };
+enum mode { MODE_NONE, MODE_DIRECT, MODE_HANDOFF, MODE_INETD };
 
 struct options {
 	enum mode mode;
@@ -97,7 +111,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: tinyserver --direct HOST:PORT [--workers N] [-v]\n"
 		"       tinyserver --handoff SERVICE [--socket PATH] [--capacity N] [--defer] [--batch N] [--listen]\n"
-		"                  [--workers N] [-v]\n");
+		"                  [--workers N] [-v]\n"
+		"       tinyserver --inetd [-v]      (the connection on fds 0 and 1; one request, then exit)\n");
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *ret)
@@ -124,6 +139,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		} else if (strcmp(a, "--handoff") == 0 && v) {
 			o->mode = MODE_HANDOFF;
 			o->service = v;
+		} else if (strcmp(a, "--inetd") == 0) {
+			o->mode = MODE_INETD;
+			takes = false;
 		} else if (strcmp(a, "--socket") == 0 && v) {
 			o->socket = v;
 		} else if (strcmp(a, "--capacity") == 0 && v) {
@@ -162,7 +180,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			i++;
 	}
 	if (o->mode == MODE_NONE) {
-		fprintf(stderr, "tinyserver: one of --direct or --handoff is required\n");
+		fprintf(stderr, "tinyserver: one of --direct, --handoff or --inetd is required\n");
 		return -EINVAL;
 	}
 	return 0;
@@ -184,34 +202,34 @@ static int wait_readable(int fd)
 	}
 }
 
-/* Read the request head, answer, close. Errors from the client (reset, early
- * close, a head that does not fit, silence for CLIENT_TIMEOUT_MS) just end
- * the connection. Takes ownership of fd. Returns 0 when a response was
- * written, -1 otherwise.
+/* Read the request head from rfd and write the response to wfd (the same
+ * socket except under --inetd, where they are fds 0 and 1). Errors from the
+ * client (reset, early close, a head that does not fit, silence for
+ * CLIENT_TIMEOUT_MS) just end the connection. Closes nothing. Returns 0 when
+ * a response was written, -1 otherwise.
  *
  * The sockets stay blocking (in handoff mode the file description is shared
  * with handoffd until it closes its copy, so its flags are not ours to
  * change). Reads use MSG_DONTWAIT and only poll when nothing has arrived
  * yet: usually the request is already there and this costs no extra system
  * call, yet a client that never sends cannot hold a worker forever. */
-static int serve_take(int fd)
+static int serve_fds(int rfd, int wfd)
 {
 	char buf[REQ_BUF];
 	size_t len = 0;
-	int ret = -1;
 
 	for (;;) {
-		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+		ssize_t n = recv(rfd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			stats_waits++;
-			if (wait_readable(fd) <= 0)
-				goto out;
+			if (wait_readable(rfd) <= 0)
+				return -1;
 			continue;
 		}
 		if (n <= 0)
-			goto out;
+			return -1;
 		/* Search from a little before the new bytes: the terminator may
 		 * straddle two reads. */
 		size_t from = len >= 3 ? len - 3 : 0;
@@ -219,24 +237,57 @@ static int serve_take(int fd)
 		if (memmem(buf + from, len - from, "\r\n\r\n", 4))
 			break;
 		if (len == sizeof(buf) - 1)
-			goto out;
+			return -1;
 	}
 
 	size_t off = 0;
 	while (off < sizeof(response) - 1) {
-		ssize_t n = send(fd, response + off, sizeof(response) - 1 - off, MSG_NOSIGNAL);
+		ssize_t n = send(wfd, response + off, sizeof(response) - 1 - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR) {
 			if (worker_stop)
-				goto out;
+				return -1;
 			continue;
 		}
 		if (n <= 0)
-			goto out;
+			return -1;
 		off += (size_t)n;
 	}
-	ret = 0;
-out:
+	return 0;
+}
+
+/* serve_fds() on one connection socket, then close it. Takes ownership of
+ * fd. Returns 0 when a response was written, -1 otherwise. */
+static int serve_take(int fd)
+{
+	int ret = serve_fds(fd, fd);
 	close(fd);
+	return ret;
+}
+
+/* --inetd: the super-server has put the accepted connection on fd 0 and
+ * fd 1 (usually dup()s of one socket; inetd and xinetd on fd 2 as well).
+ * Serve one request exactly as the other modes do and return the exit
+ * status. Both must be stream sockets: recv()/send() need them, and a
+ * misconfigured super-server (a pipe, a datagram socket) is told so on
+ * stderr only with -v, since stderr may be the client. */
+static int inetd_serve(const struct options *o)
+{
+	for (int fd = 0; fd <= 1; fd++) {
+		int type = 0;
+		socklen_t len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM) {
+			if (o->verbose)
+				fprintf(stderr, "tinyserver: --inetd: fd %d is not a stream socket\n", fd);
+			return 1;
+		}
+	}
+	int ret = serve_fds(0, 1) == 0 ? 0 : 1;
+	/* The last of fds 0, 1 (and 2) to close sends the FIN; exit would
+	 * close them too, but say so. */
+	close(1);
+	close(0);
+	if (o->verbose)
+		fprintf(stderr, "tinyserver[%d]: --inetd: %s\n", getpid(), ret ? "no response written" : "served");
 	return ret;
 }
 
@@ -456,6 +507,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+
+	if (o.mode == MODE_INETD)
+		return inetd_serve(&o);
 
 	if (o.mode == MODE_DIRECT) {
 		lfd = listen_on(o.addr);
