@@ -4,8 +4,10 @@
  * One test = one criterion test process. h_init() (criterion .init) makes a
  * temp dir and records the test's own fd count; everything the test starts
  * is recorded in one table and h_fini() (criterion .fini) stops it all by
- * pid, whether the test passed or not, prints the logs of a test that did
- * not reach h_finish(), and removes the temp dir. A test body ends with
+ * pid, whether the test passed or not (then any other child of the test
+ * process too: a new handoffd an upgrade left to a subreaper test that
+ * failed before adopting it), prints the logs of a test that did not reach
+ * h_finish(), and removes the temp dir. A test body ends with
  * h_finish(), which stops everything, checks handoffd exited 0 on SIGTERM
  * and checks the test process leaked no fd.
  *
@@ -16,7 +18,22 @@
  * deadline (short sleeps inside the loop are only the polling interval).
  *
  * Binaries come from $HANDOFFD, $HANDOFFCTL and $TEST_BACKEND (absolute
- * paths, set by `make check`).
+ * paths, set by `make check`). The temp dir is $TMPDIR/handoffd-test-XXXXXX
+ * ($TMPDIR: /tmp by default; a short path, mode 1777 like /tmp: children
+ * running as nobody, and valgrind, write there too).
+ *
+ * Slow runs (`make check-valgrind` sets both):
+ * - HANDOFF_TEST_TIME_SCALE=K (1-100, default 1) multiplies every criterion
+ *   .timeout, H_DEADLINE_MS (h_ms()) and the harness's own waits by K.
+ * - HANDOFF_TEST_VALGRIND=DIR runs handoffd, handoffctl, test-backend and
+ *   handoff-exec under valgrind memcheck (leak check, --track-fds=yes,
+ *   forked children silent until they exec, exec'd programs not traced;
+ *   $VALGRIND names the program), one log per process in DIR (made 1777 if
+ *   missing) named SUITE.TEST.PROGRAM.PID.vg; errors and definite leaks
+ *   make the process exit H_VALGRIND_EXIT. Valgrind keeps the pid, so pid
+ *   bookkeeping is unchanged; the command name (/proc/PID/comm) is
+ *   valgrind's, so h_children() also matches the program's path.
+ *   tests/check-valgrind.sh DIR judges the logs.
  */
 #ifndef HANDOFF_TEST_HARNESS_H
 #define HANDOFF_TEST_HARNESS_H
@@ -33,9 +50,21 @@
 #define H_NOBODY_UID 65534
 #define H_NOGROUP_GID 65534
 
+/* ms times HANDOFF_TEST_TIME_SCALE. */
+int h_ms(int ms);
+/* Are our programs running under valgrind (HANDOFF_TEST_VALGRIND)? */
+bool h_valgrind(void);
+/* Were they built with AddressSanitizer (./configure --enable-sanitizers)?
+ * Its shadow memory and quarantine make RSS no measure of handoffd's own. */
+bool h_asan(void);
+/* Exit status of a program in which valgrind found errors or definite leaks. */
+#define H_VALGRIND_EXIT 99
+#define H_VALGRIND_EXIT_STR "99"
+
 /* Default deadline for "this should happen soon" waits. Generous so a
- * loaded CI machine does not fail tests; a passing test never waits it out. */
-#define H_DEADLINE_MS 5000
+ * loaded CI machine does not fail tests; a passing test never waits it out.
+ * Scaled by HANDOFF_TEST_TIME_SCALE. */
+#define H_DEADLINE_MS h_ms(5000)
 
 /* ---- processes ---- */
 
@@ -62,6 +91,7 @@ struct h_proc {
 	int status;          /* waitpid status once exited */
 	bool is_daemon;
 	uint64_t backend_id; /* test-backend: id from "registered ID" */
+	bool forgotten;      /* h_proc_forget(): the slot is free for reuse */
 };
 
 /* ---- the test's context (one per test process) ---- */
@@ -90,10 +120,13 @@ void h_fini(void);
  * exit 0), then assert no fd of the test process leaked. */
 void h_finish(void);
 
-/* Skip the test with a reason (no log dump for a skipped test). */
+/* Skip the test with a reason (no log dump for a skipped test). Criterion
+ * 2.4.1 runs no .fini after cr_skip_test(), so h_fini() runs here: what the
+ * test started is stopped and its temp dir removed. */
 #define H_SKIP(...) \
 	do { \
 		h.finished = true; \
+		h_fini(); \
 		cr_skip_test(__VA_ARGS__); \
 	} while (0)
 
@@ -189,6 +222,12 @@ bool h_log_wait(int timeout_ms, const char *s, ...) __attribute__((sentinel));
 
 /* Number of open fds of this process, or of another pid. */
 int h_count_fds(pid_t pid);
+/* The RLIMIT_NOFILE that leaves another process pid exactly nfree
+ * descriptors to open: nfree numbers below it are free (the kernel hands out
+ * the lowest free number, and none at or above the limit). Not a count of
+ * open fds, so holes, and descriptors far above (valgrind's own), are
+ * accounted for. Returns it, or -errno. */
+int h_nofile_leaving(pid_t pid, int nfree);
 
 /* ---- clients ---- */
 
@@ -385,8 +424,8 @@ void h_subreaper(void);
 /* pid's parent according to /proc, or -1. */
 pid_t h_parent_of(pid_t pid);
 /* The live processes whose parent is parent (and, unless comm is NULL,
- * whose command name is comm): up to max of them in ret; returns how many
- * there are. */
+ * whose command name is comm, or that valgrind runs program comm): up to
+ * max of them in ret; returns how many there are. */
 int h_children(pid_t parent, const char *comm, pid_t *ret, int max);
 
 /* A NOTIFY_SOCKET of the test's own: an AF_UNIX datagram socket (close-on-
@@ -443,5 +482,22 @@ struct h_load_stats h_load_read(const struct h_load *l);
 struct h_load_stats h_load_stop(struct h_load *l);
 /* Failures counted so far (everything but answered and in flight). */
 uint64_t h_load_failures(const struct h_load_stats *s);
+
+/* ---- issue 5: chaos and load ---- */
+
+/* Free the table slot of a process that has exited and been reaped (for
+ * tests that start more processes over their run than the table holds:
+ * backends killed and restarted). p must not be used afterwards; its
+ * output files stay in the temp dir. */
+void h_proc_forget(struct h_proc *p);
+
+/* `handoffctl --json status`: a numeric field of the daemon object (e.g.
+ * "control", "nfds"), or -1. Asserts that handoffctl succeeded. */
+long long h_status_daemon(const char *field);
+
+/* VmRSS of pid in KiB (/proc/PID/status), or -1. */
+long h_proc_rss_kib(pid_t pid);
+/* CPU time (user + system) pid has used, in milliseconds, or -1. */
+long h_proc_cpu_ms(pid_t pid);
 
 #endif

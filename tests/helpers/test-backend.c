@@ -3,7 +3,7 @@
  *   test-backend -s SOCKET -S SERVICE -c CAPACITY [--name TAG] [--hold N]
  *                [--exit-after N] [--stall-after N] [--no-done] [--defer]
  *                [--reconnect] [--drain-on-sigterm] [--batch N] [--listen-mode]
- *                [--udp] [--sockopts]
+ *                [--udp] [--sockopts] [--echo] [--no-read]
  *   test-backend --udp-once | --listen-once [--name TAG]
  *
  * It registers, then serves each handed-over connection: reads the client's
@@ -21,6 +21,13 @@
  *   --stall-after N   accept N connections, answer them, then never call
  *                     handoff_accept() again (deliveries pile up unacked)
  *   --no-done         never call handoff_done()
+ *   --no-read         register, then never read the control socket (never
+ *                     call handoff_accept(): deliveries pile up unread)
+ *   --echo            append " req=LINE" to each answer, LINE being the
+ *                     client's request line; a client that ends its side
+ *                     (EOF) before sending one is answered too, with
+ *                     "req=-" (so a connection served twice shows up as two
+ *                     answer lines at its client)
  *   --defer           handoff_done() with HANDOFF_DEFER
  *   --reconnect       handoff_set_reconnect(h, 0): ride through handoffd restarts
  *   --batch N         handoff_set_batch(N): take up to N waiting connections
@@ -94,6 +101,7 @@ struct bconn {
 	bool answered_req; /* request line seen */
 	char buf[256];
 	size_t len;
+	char req[128];     /* --echo: the request line, "-" if none came */
 };
 
 static struct {
@@ -106,6 +114,7 @@ static struct {
 	long accepted, answered, held_total;
 	bool stalled, draining, drained;
 	bool listen_mode, udp, sockopts;
+	bool echo, no_read;
 	struct handoff_conn socks[16]; /* shared sockets handoffd sent (kind != CONNECTION) */
 	size_t nsocks;
 	long own_accepted;
@@ -177,8 +186,9 @@ static void answer(size_t i)
 		snprintf(cred, sizeof(cred), "%ld/%ld/%ld", (long)c->hc.pid, (long)c->hc.uid, (long)c->hc.gid);
 	else
 		snprintf(cred, sizeof(cred), "-");
-	int n = snprintf(line, sizeof(line), "%s pid=%d conn=%llu svc=%s peer=%s local=%s cred=%s\n", B.tag,
-	                 (int)getpid(), (unsigned long long)c->hc.id, c->hc.service, peer, local, cred);
+	int n = snprintf(line, sizeof(line), "%s pid=%d conn=%llu svc=%s peer=%s local=%s cred=%s%s%s\n", B.tag,
+	                 (int)getpid(), (unsigned long long)c->hc.id, c->hc.service, peer, local, cred,
+	                 B.echo ? " req=" : "", B.echo ? c->req : "");
 	size_t off = 0;
 	while (off < (size_t)n) {
 		ssize_t w = send(c->hc.fd, line + off, (size_t)n - off, MSG_NOSIGNAL);
@@ -400,6 +410,14 @@ static bool conn_input(size_t i)
 	ssize_t n = recv(c->hc.fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return true;
+	if (n == 0 && B.echo && !c->answered_req) {
+		/* --echo: the client ended its side without a request line
+		 * (another backend read it?): say so, visibly. */
+		c->answered_req = true;
+		snprintf(c->req, sizeof(c->req), "-");
+		answer(i);
+		return false;
+	}
 	if (n <= 0 || c->len + (size_t)n + 1 >= sizeof(c->buf)) {
 		printf("closed %llu\n", (unsigned long long)c->hc.id);
 		finish_conn(i);
@@ -411,6 +429,8 @@ static bool conn_input(size_t i)
 	while ((nl = strchr(c->buf, '\n'))) {
 		*nl = '\0';
 		bool release = strcmp(c->buf, "release") == 0 || strcmp(c->buf, "release\r") == 0;
+		if (!c->answered_req)
+			snprintf(c->req, sizeof(c->req), "%.127s", c->buf[0] ? c->buf : "-");
 		size_t rest = c->len - (size_t)(nl + 1 - c->buf);
 		memmove(c->buf, nl + 1, rest + 1);
 		c->len = rest;
@@ -523,6 +543,8 @@ int main(int argc, char **argv)
 		{"listen-mode", no_argument, NULL, 'L'},
 		{"udp", no_argument, NULL, 'U'},
 		{"sockopts", no_argument, NULL, 'P'},
+		{"echo", no_argument, NULL, 'E'},
+		{"no-read", no_argument, NULL, 'N'},
 		{"udp-once", no_argument, NULL, 'O'},
 		{"listen-once", no_argument, NULL, 'O'},
 		{NULL, 0, NULL, 0},
@@ -549,6 +571,8 @@ int main(int argc, char **argv)
 		case 'L': B.listen_mode = true; break;
 		case 'U': B.udp = true; break;
 		case 'P': B.sockopts = true; break;
+		case 'E': B.echo = true; break;
+		case 'N': B.no_read = true; break;
 		case 'O': once = true; break;
 		default:
 			fprintf(stderr, "usage: test-backend -s SOCKET -S SERVICE -c CAPACITY [options]\n");
@@ -591,6 +615,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("registered %llu %u\n", (unsigned long long)handoff_backend_id(B.h), handoff_capacity(B.h));
+	if (B.no_read) {
+		B.stalled = true;
+		printf("stalled\n");
+	}
 
 	for (;;) {
 		maybe_exit();
