@@ -29,6 +29,7 @@
 
 #include "handoff.h"
 #include "harness.h"
+#include "proto.h"
 
 struct h_ctx h;
 
@@ -2454,4 +2455,62 @@ long h_proc_cpu_ms(pid_t pid)
 		return -1;
 	long hz = sysconf(_SC_CLK_TCK);
 	return (long)((ut + st) * 1000 / (unsigned long)(hz > 0 ? hz : 100));
+}
+
+static uint64_t get_u64le(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int h_raw_register(const char *service, unsigned capacity, uint64_t *ret_backend_id)
+{
+	struct h_msg m;
+	uint8_t buf[4200];
+	int fd = -1;
+	int raw = h_raw_control(NULL);
+	cr_assert(raw >= 0, "raw control connection: %s", strerror(-raw));
+	h_msg_begin(&m, PROTO_REGISTER, 1);
+	h_msg_str(&m, PA_SERVICE, service);
+	h_msg_u32(&m, PA_CAPACITY, capacity);
+	h_msg_finish(&m, 0);
+	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
+	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
+	cr_assert(n >= 16 && buf[3] == PROTO_REGISTERED && fd < 0, "raw REGISTER: %zd bytes, type %d", n,
+	          n >= 4 ? buf[3] : -1);
+	if (ret_backend_id) {
+		size_t len = 0;
+		const uint8_t *p = h_msg_attr(buf, (size_t)n, PA_BACKEND_ID, &len);
+		cr_assert(p && len == 8, "REGISTERED without a backend id");
+		*ret_backend_id = get_u64le(p);
+	}
+	return raw;
+}
+
+int h_raw_delivery(int raw, uint64_t *ret_conn_id)
+{
+	uint8_t buf[4200];
+	int fd = -1;
+	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
+	cr_assert(n >= 16 && buf[3] == PROTO_DELIVER && fd >= 0, "expected a DELIVER with an fd (%zd bytes, type %d)", n,
+	          n >= 4 ? buf[3] : -1);
+	if (ret_conn_id) {
+		size_t len = 0;
+		const uint8_t *p = h_msg_attr(buf, (size_t)n, PA_CONN_ID, &len);
+		cr_assert(p && len == 8, "DELIVER without a connection id");
+		*ret_conn_id = get_u64le(p);
+	}
+	return fd;
+}
+
+void h_raw_ack(int raw, uint32_t received, uint32_t done)
+{
+	struct h_msg m;
+	h_msg_begin(&m, PROTO_ACK, 0);
+	h_msg_u32(&m, PA_RECEIVED, received);
+	h_msg_u32(&m, PA_DONE, done);
+	h_msg_finish(&m, 0);
+	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
 }

@@ -328,6 +328,15 @@ ssize_t h_recv_msg(int sock, void *buf, size_t size, int *ret_fd, int timeout_ms
 /* Find attribute attr in a received message; returns its value and length
  * in *ret_len, or NULL. */
 const uint8_t *h_msg_attr(const void *msg, size_t len, unsigned attr, size_t *ret_len);
+/* A raw backend (root) on its own control connection: REGISTER for
+ * service with capacity, assert REGISTERED; its backend id to
+ * *ret_backend_id when not NULL. Returns the control fd. */
+int h_raw_register(const char *service, unsigned capacity, uint64_t *ret_backend_id);
+/* Receive one DELIVER on raw (asserted, with an fd); its CONN_ID to
+ * *ret_conn_id when not NULL. Returns the connection fd. */
+int h_raw_delivery(int raw, uint64_t *ret_conn_id);
+/* Send an ACK with these RECEIVED and DONE counts (no DONE_IDS). */
+void h_raw_ack(int raw, uint32_t received, uint32_t done);
 
 /* ---- issue 3: datagrams, other socket types, status, inetd ---- */
 

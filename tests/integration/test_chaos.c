@@ -782,31 +782,6 @@ enum bad_kind {
 	BAD_STOPPED, /* registers, then the whole process stops (SIGSTOP) */
 };
 
-/* Register a raw backend for service with capacity; its id to *ret_id. */
-static int raw_register(const char *service, unsigned capacity, uint64_t *ret_id)
-{
-	struct h_msg m;
-	uint8_t buf[4200];
-	int fd = -1;
-	int raw = h_raw_control(NULL);
-	cr_assert(raw >= 0, "raw control connection: %s", strerror(-raw));
-	h_msg_begin(&m, PROTO_REGISTER, 1);
-	h_msg_str(&m, PA_SERVICE, service);
-	h_msg_u32(&m, PA_CAPACITY, capacity);
-	h_msg_finish(&m, 0);
-	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
-	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
-	cr_assert(n >= 16 && buf[3] == PROTO_REGISTERED, "REGISTER: %zd bytes, type %d", n, n >= 4 ? buf[3] : -1);
-	size_t len = 0;
-	const uint8_t *p = h_msg_attr(buf, (size_t)n, PA_BACKEND_ID, &len);
-	cr_assert(p && len == 8);
-	uint64_t id = 0;
-	for (int i = 7; i >= 0; i--)
-		id = id << 8 | p[i];
-	*ret_id = id;
-	return raw;
-}
-
 /* Every client saw one answer line and EOF, and no two the same connection
  * id. Returns how many were answered by process pid. */
 static int check_exactly_once(struct h_clients *cs, pid_t pid)
@@ -857,7 +832,7 @@ static void stalling_backend(enum bad_kind kind)
 		cr_assert(wait_stopped(bad->pid));
 		break;
 	case BAD_NO_ACK:
-		raw = raw_register("st", CB, &bad_id);
+		raw = h_raw_register("st", CB, &bad_id);
 		break;
 	}
 	if (bad)
@@ -962,7 +937,7 @@ Test(chaos, acknowledged_then_gone_while_handoffd_sends, .timeout = 60)
 	h_start_daemon();
 	struct h_addr a = h_addr_tcp("127.0.0.1", port);
 	uint64_t raw_id;
-	int raw = raw_register("ag", N, &raw_id);
+	int raw = h_raw_register("ag", N, &raw_id);
 	struct h_clients cs;
 	h_clients_open(&cs, &a, N);
 	/* Everything went to the raw backend: sent into its socket until

@@ -34,45 +34,6 @@ static long proc_status_field(pid_t pid, const char *key)
 	return v;
 }
 
-/* A raw backend on its own control connection: register and return fd. */
-static int raw_backend(const char *service, unsigned capacity)
-{
-	struct h_msg m;
-	uint8_t buf[4200];
-	int fd = -1;
-	int raw = h_raw_control(NULL);
-	cr_assert(raw >= 0, "raw control connection: %s", strerror(-raw));
-	h_msg_begin(&m, PROTO_REGISTER, 1);
-	h_msg_str(&m, PA_SERVICE, service);
-	h_msg_u32(&m, PA_CAPACITY, capacity);
-	h_msg_finish(&m, 0);
-	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
-	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
-	cr_assert(n >= 16 && buf[3] == PROTO_REGISTERED, "REGISTER: %zd bytes, type %d", n, n >= 4 ? buf[3] : -1);
-	return raw;
-}
-
-/* Receive one DELIVER on raw; returns the connection fd. */
-static int raw_take(int raw)
-{
-	uint8_t buf[4200];
-	int fd = -1;
-	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
-	cr_assert(n >= 16 && buf[3] == PROTO_DELIVER && fd >= 0, "expected a DELIVER (%zd bytes, type %d)", n,
-	          n >= 4 ? buf[3] : -1);
-	return fd;
-}
-
-static void raw_ack(int raw, uint32_t received, uint32_t done)
-{
-	struct h_msg m;
-	h_msg_begin(&m, PROTO_ACK, 0);
-	h_msg_u32(&m, PA_RECEIVED, received);
-	h_msg_u32(&m, PA_DONE, done);
-	h_msg_finish(&m, 0);
-	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
-}
-
 /* Answer a client the way test-backend does, then close. */
 static void raw_serve(int fd, const char *tag)
 {
@@ -124,13 +85,13 @@ Test(daemon, sigterm_waits_for_queued_deliveries, .timeout = 20)
 	h_config("shutdown_timeout = 30s\n[service q]\nlisten = tcp://127.0.0.1:%d\n", port);
 	h_start_daemon();
 	struct h_addr a = h_addr_tcp("127.0.0.1", port);
-	int raw = raw_backend("q", 2);
+	int raw = h_raw_register("q", 2, NULL);
 
 	struct h_clients cs;
 	h_clients_open(&cs, &a, 2);
 	h_clients_run(&cs, 0);
-	int c1 = raw_take(raw);
-	int c2 = raw_take(raw);
+	int c1 = h_raw_delivery(raw, NULL);
+	int c2 = h_raw_delivery(raw, NULL);
 
 	/* Two deliveries unacknowledged: SIGTERM must wait for them. */
 	h_proc_kill(h.daemon, SIGTERM);
@@ -139,7 +100,7 @@ Test(daemon, sigterm_waits_for_queued_deliveries, .timeout = 20)
 	/* New connections are refused: the listener is closed. */
 	cr_assert(h_connect(&a, NULL, 1000) < 0, "a connection was accepted after SIGTERM");
 
-	raw_ack(raw, 2, 0);
+	h_raw_ack(raw, 2, 0);
 	int st = h_proc_wait_exit(h.daemon, H_DEADLINE_MS);
 	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "handoffd status 0x%x", st);
 	cr_assert_eq(h_log_count("shutdown_timeout reached", NULL), 0);
@@ -160,7 +121,7 @@ Test(daemon, fd_exhaustion_pauses_and_recovers, .timeout = 30)
 	h_config("[service fd]\nlisten = tcp://127.0.0.1:%d\n", port);
 	h_start_daemon();
 	struct h_addr a = h_addr_tcp("127.0.0.1", port);
-	int raw = raw_backend("fd", 64);
+	int raw = h_raw_register("fd", 64, NULL);
 
 	/* Leave handoffd room for three more descriptors only. Each connection
 	 * it holds unacknowledged costs one. */
@@ -175,7 +136,7 @@ Test(daemon, fd_exhaustion_pauses_and_recovers, .timeout = 30)
 	h_clients_run(&cs, 0);
 	int fds[N], got = 0;
 	while (got < 3)
-		fds[got++] = raw_take(raw);
+		fds[got++] = h_raw_delivery(raw, NULL);
 	cr_assert(h_log_wait(H_DEADLINE_MS, "Too many open files", "pausing", NULL),
 	          "no EMFILE message in the log");
 	/* Paused, not spinning: a few retries (every 250 ms, at debug level)
@@ -187,10 +148,10 @@ Test(daemon, fd_exhaustion_pauses_and_recovers, .timeout = 30)
 
 	/* Acknowledge (handoffd closes its copies): accepting resumes and every
 	 * other client is delivered. */
-	raw_ack(raw, 3, 0);
+	h_raw_ack(raw, 3, 0);
 	while (got < N) {
-		fds[got++] = raw_take(raw);
-		raw_ack(raw, 1, 0);
+		fds[got++] = h_raw_delivery(raw, NULL);
+		h_raw_ack(raw, 1, 0);
 	}
 	for (int i = 0; i < N; i++)
 		raw_serve(fds[i], "raw");

@@ -313,23 +313,6 @@ Test(limits, max_per_source_counts_unix_clients_by_uid, .timeout = 15)
 	h_finish();
 }
 
-/* A raw backend's DELIVER: its connection fd and CONN_ID. */
-static int raw_delivery(int raw, uint64_t *ret_id)
-{
-	uint8_t buf[4200];
-	int fd = -1;
-	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
-	cr_assert(n >= 16 && buf[3] == PROTO_DELIVER && fd >= 0, "expected a DELIVER with an fd (%zd bytes)", n);
-	size_t alen = 0;
-	const uint8_t *p = h_msg_attr(buf, (size_t)n, PA_CONN_ID, &alen);
-	cr_assert(p && alen == 8);
-	uint64_t id = 0;
-	for (int i = 7; i >= 0; i--)
-		id = id << 8 | p[i];
-	*ret_id = id;
-	return fd;
-}
-
 /* A backend that reports two connections done but names only one of them
  * (the protocol asks for all or none; a peer may still do it): each unit
  * of DONE still ends exactly one connection, so neither max_per_source nor
@@ -341,23 +324,13 @@ Test(limits, done_naming_fewer_ids_than_it_counts, .timeout = 15)
 	h_config("[service few]\nlisten = tcp://127.0.0.1:%d\nmax_per_source = 2\nmax_connections = 2\n", port);
 	h_start_daemon();
 	struct h_addr a = h_addr_tcp("127.0.0.1", port);
-	int raw = h_raw_control(NULL);
-	cr_assert(raw >= 0);
+	int raw = h_raw_register("few", 8, NULL);
 	struct h_msg m;
-	h_msg_begin(&m, PROTO_REGISTER, 1);
-	h_msg_str(&m, PA_SERVICE, "few");
-	h_msg_u32(&m, PA_CAPACITY, 8);
-	h_msg_finish(&m, 0);
-	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
-	uint8_t buf[4200];
-	int fd = -1;
-	ssize_t n = h_recv_msg(raw, buf, sizeof(buf), &fd, H_DEADLINE_MS);
-	cr_assert(n >= 16 && buf[3] == PROTO_REGISTERED && fd < 0);
 
 	int c1 = h_connect(&a, "127.0.0.1", H_DEADLINE_MS), c2 = h_connect(&a, "127.0.0.1", H_DEADLINE_MS);
 	cr_assert(c1 >= 0 && c2 >= 0);
 	uint64_t id1, id2;
-	int f1 = raw_delivery(raw, &id1), f2 = raw_delivery(raw, &id2);
+	int f1 = h_raw_delivery(raw, &id1), f2 = h_raw_delivery(raw, &id2);
 	close(f1);
 	close(f2);
 	uint8_t ids[8];
@@ -379,16 +352,12 @@ Test(limits, done_naming_fewer_ids_than_it_counts, .timeout = 15)
 	int c3 = h_connect(&a, "127.0.0.1", H_DEADLINE_MS), c4 = h_connect(&a, "127.0.0.1", H_DEADLINE_MS);
 	cr_assert(c3 >= 0 && c4 >= 0);
 	uint64_t id3, id4;
-	int f3 = raw_delivery(raw, &id3), f4 = raw_delivery(raw, &id4);
+	int f3 = h_raw_delivery(raw, &id3), f4 = h_raw_delivery(raw, &id4);
 	check_counter("few", "refused_source", 0);
 	cr_assert_eq(h_status_service("few", "live"), 2);
 	/* The backend leaves with both acknowledged and not done: both places
 	 * come back, no more, no fewer. */
-	h_msg_begin(&m, PROTO_ACK, 0);
-	h_msg_u32(&m, PA_RECEIVED, 2);
-	h_msg_u32(&m, PA_DONE, 0);
-	h_msg_finish(&m, 0);
-	cr_assert(h_send_msg(raw, m.data, m.len, NULL, 0) == 0);
+	h_raw_ack(raw, 2, 0);
 	close(raw);
 	cr_assert(H_WAIT_UNTIL(h_status_service("few", "live") == 0, H_DEADLINE_MS), "live: %lld",
 	          h_status_service("few", "live"));
