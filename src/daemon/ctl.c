@@ -787,6 +787,7 @@ static void on_ctl_accept(uv_poll_t *h, int status, int events)
 				listener_starve(hd, errno);
 			return;
 		}
+		listener_fds_ok(hd);
 		struct peer_ident id;
 		int rc = registry_read_identity(fd, &id);
 		if (rc < 0) {

@@ -424,8 +424,7 @@ static void on_ready(uv_poll_t *h, int status, int events)
 			log_debug("accept on %s: %s", l->display, strerror(e));
 			continue;
 		}
-		if (hd->starve_since_ms)
-			listener_fds_ok(hd);
+		listener_fds_ok(hd);
 		if (c->peer_len <= (socklen_t)sizeof(sa_family_t))
 			c->peer_len = 0; /* unnamed Unix client: no address */
 		c->fd = fd;

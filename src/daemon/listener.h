@@ -34,7 +34,8 @@ int listener_bind_unix(int fd, const struct sockaddr *sa, socklen_t len, int typ
 /* EMFILE/ENFILE: pause every listener and the control socket for 250 ms,
  * then retry; logged once per episode. */
 void listener_starve(struct hd *hd, int err);
-/* An accept succeeded: ends an episode (logs how long it lasted). */
+/* An accept succeeded: ends an episode, if one is under way (logs how long
+ * it lasted); otherwise does nothing. */
 void listener_fds_ok(struct hd *hd);
 
 #endif

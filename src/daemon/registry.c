@@ -22,14 +22,17 @@
 #endif
 
 /* A pidfd for the process that connected on sockfd (the kernel keeps it
- * from connect time), close-on-exec; -1 on kernels without SO_PEERPIDFD or
- * when that process is gone (ESRCH on some kernels). */
+ * from connect time), close-on-exec; -errno on kernels without
+ * SO_PEERPIDFD (-ENOPROTOOPT) or when that process is gone (-ESRCH on
+ * some kernels). */
 static int peer_pidfd(int sockfd)
 {
 	int pidfd = -1;
 	socklen_t len = sizeof(pidfd);
-	if (getsockopt(sockfd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0 || pidfd < 0)
-		return -1;
+	if (getsockopt(sockfd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+		return -errno;
+	if (pidfd < 0)
+		return -EBADF;
 	/* pidfds are born close-on-exec; make sure. */
 	int fl = fcntl(pidfd, F_GETFD);
 	if (fl >= 0 && !(fl & FD_CLOEXEC))
@@ -246,7 +249,7 @@ static bool peer_alive(const struct ctlconn *cc)
 {
 	int pidfd = peer_pidfd(cc->fd);
 	if (pidfd < 0)
-		return errno != ESRCH; /* no pidfds here: trust the open socket */
+		return pidfd != -ESRCH; /* no pidfds here: trust the open socket */
 	struct pollfd p = {.fd = pidfd, .events = POLLIN};
 	/* A pidfd becomes readable when its process exits. */
 	bool alive = poll(&p, 1, 0) == 0;
@@ -285,6 +288,20 @@ unsigned registry_drain_pid(struct hd *hd, pid_t pid)
 	return n;
 }
 
+void registry_drop_backend(struct backend *b, enum proto_err code, const char *text, const char *why)
+{
+	struct ctlconn *cc = b->cc;
+	struct proto_buf out;
+	proto_begin(&out, PROTO_ERROR, 0);
+	proto_put_u32(&out, PA_ERRCODE, code);
+	proto_put_str(&out, PA_TEXT, text);
+	if (code == PE_NOT_ALLOWED)
+		proto_put_u32(&out, PA_UID, cc->id.uid);
+	proto_put_str(&out, PA_SERVICE, b->svc->name);
+	ctl_send(cc, &out);
+	ctl_drop(cc, why);
+}
+
 void registry_recheck(struct hd *hd)
 {
 	struct service *svc;
@@ -295,20 +312,13 @@ void registry_recheck(struct hd *hd)
 			if (svc->cfg->builtin != BUILTIN_NONE) {
 				/* A reload made the service a builtin: handoffd serves it
 				 * now, so its backends would wait for nothing. */
-				struct ctlconn *cc = b->cc;
 				char text[256];
 				log_warning("backend %llu (%s) of '%s': the service is now the builtin %s after reload: "
 				            "dropping it",
-				            (unsigned long long)b->id, cc->who, svc->name, config_builtin_name(svc->cfg->builtin));
+				            (unsigned long long)b->id, b->cc->who, svc->name, config_builtin_name(svc->cfg->builtin));
 				snprintf(text, sizeof(text), "service '%s' is served by handoffd itself (builtin %s) after a reload",
 				         svc->name, config_builtin_name(svc->cfg->builtin));
-				struct proto_buf out;
-				proto_begin(&out, PROTO_ERROR, 0);
-				proto_put_u32(&out, PA_ERRCODE, PE_NO_SERVICE);
-				proto_put_str(&out, PA_TEXT, text);
-				proto_put_str(&out, PA_SERVICE, svc->name);
-				ctl_send(cc, &out);
-				ctl_drop(cc, "service became a builtin");
+				registry_drop_backend(b, PE_NO_SERVICE, text, "service became a builtin");
 				continue;
 			}
 			if (policy_may_serve(svc->cfg, &b->cc->id))
@@ -320,14 +330,7 @@ void registry_recheck(struct hd *hd)
 			            (unsigned long long)b->id, cc->who, svc->name, why);
 			snprintf(text, sizeof(text), "uid %u is not allowed to serve '%s' (policy changed by a reload)",
 			         (unsigned)cc->id.uid, svc->name);
-			struct proto_buf out;
-			proto_begin(&out, PROTO_ERROR, 0);
-			proto_put_u32(&out, PA_ERRCODE, PE_NOT_ALLOWED);
-			proto_put_str(&out, PA_TEXT, text);
-			proto_put_u32(&out, PA_UID, cc->id.uid);
-			proto_put_str(&out, PA_SERVICE, svc->name);
-			ctl_send(cc, &out);
-			ctl_drop(cc, "no longer allowed after reload");
+			registry_drop_backend(b, PE_NOT_ALLOWED, text, "no longer allowed after reload");
 		}
 	}
 }

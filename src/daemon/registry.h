@@ -32,6 +32,11 @@ struct backend *registry_find(struct hd *hd, uint64_t id);
  * Returns how many. */
 unsigned registry_drain_pid(struct hd *hd, pid_t pid);
 
+/* Tell b's backend why it is dropped (an ERROR with code and text, its
+ * uid for PE_NOT_ALLOWED, the service) and drop its control connection,
+ * logging why; what it had not acknowledged goes back to its service. */
+void registry_drop_backend(struct backend *b, enum proto_err code, const char *text, const char *why);
+
 /* After a reload: drop backends whose service is gone or whose uid the new
  * policy no longer allows, each with an ERROR that says why. */
 void registry_recheck(struct hd *hd);

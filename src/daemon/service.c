@@ -241,21 +241,18 @@ static void spawn_conn(struct service *svc, struct conn *c)
 	/* TCPLOCALIP/TCPLOCALPORT: the connection's own address (the listener's
 	 * may be a wildcard); one getsockname() per program is nothing next to
 	 * the fork. */
-	struct sockaddr_storage local = c->local;
+	struct sockaddr_storage here;
+	socklen_t here_len = sizeof(here);
+	const struct sockaddr *local = (const struct sockaddr *)&c->local;
 	socklen_t local_len = c->local_len;
-	if (local.ss_family == AF_INET || local.ss_family == AF_INET6) {
-		socklen_t ll = sizeof(local);
-		if (getsockname(c->fd, (struct sockaddr *)&local, &ll) == 0)
-			local_len = ll;
-		else {
-			local = c->local;
-			local_len = c->local_len;
-		}
+	if ((local->sa_family == AF_INET || local->sa_family == AF_INET6) &&
+	    getsockname(c->fd, (struct sockaddr *)&here, &here_len) == 0) {
+		local = (const struct sockaddr *)&here;
+		local_len = here_len;
 	}
 	struct spawn_env env;
-	int rc = spawn_env_build(&env, svc->name, SOCK_STREAM, (const struct sockaddr *)&c->peer, c->peer_len,
-	                         (const struct sockaddr *)&local, local_len, c->has_cred, c->cred_pid, c->cred_uid,
-	                         c->cred_gid);
+	int rc = spawn_env_build(&env, svc->name, SOCK_STREAM, (const struct sockaddr *)&c->peer, c->peer_len, local,
+	                         local_len, c->has_cred, c->cred_pid, c->cred_uid, c->cred_gid);
 	if (rc < 0) {
 		refuse_conn(svc, c, R_SPAWN, "cannot build the program's environment");
 		return;
@@ -715,16 +712,9 @@ static void service_retire(struct service *svc)
 	svc->retiring = true;
 	/* Backends first: what they had not acknowledged comes back to pending. */
 	while ((b = TAILQ_FIRST(&svc->backends)) != NULL) {
-		struct ctlconn *cc = b->cc;
 		char text[160];
-		struct proto_buf out;
 		snprintf(text, sizeof(text), "service '%s' was removed from handoffd's configuration", svc->name);
-		proto_begin(&out, PROTO_ERROR, 0);
-		proto_put_u32(&out, PA_ERRCODE, PE_NO_SERVICE);
-		proto_put_str(&out, PA_TEXT, text);
-		proto_put_str(&out, PA_SERVICE, svc->name);
-		ctl_send(cc, &out);
-		ctl_drop(cc, "service removed");
+		registry_drop_backend(b, PE_NO_SERVICE, text, "service removed");
 		nb++;
 	}
 	struct conn *c;
