@@ -83,7 +83,8 @@ static void limit_pause(struct service *svc, uint64_t ms, const char *why)
 {
 	uint64_t now = hd_now_ms(svc->hd);
 	if (svc->limited_until <= now)
-		log_notice("service '%s': %s; not accepting for %llu ms", svc->name, why, (unsigned long long)ms);
+		log_svc(LOG_LVL_NOTICE, svc->name, "service '%s': %s; not accepting for %llu ms", svc->name, why,
+		        (unsigned long long)ms);
 	if (now + ms > svc->limited_until)
 		svc->limited_until = now + ms;
 	snprintf(svc->limited_why, sizeof(svc->limited_why), "%s", why);
@@ -120,7 +121,7 @@ static void on_limit_timer(uv_timer_t *t)
 	TAILQ_FOREACH(svc, &hd->services, link) {
 		if (svc->limited_until && svc->limited_until <= now) {
 			limit_expire(svc, now);
-			log_info("service '%s': pause over, accepting again", svc->name);
+			log_svc(LOG_LVL_INFO, svc->name, "service '%s': pause over, accepting again", svc->name);
 			service_kick(svc);
 		}
 	}
@@ -388,7 +389,8 @@ static void spawn_wait(struct service *svc, struct listener *l)
 	pid_t pid = spawn_start(svc->hd, &req, on_wait_child_exit, svc);
 	if (pid < 0) {
 		shared_set_nonblock(svc, true);
-		log_error("service '%s': cannot start %s: %s", svc->name, cs->exec_path, strerror((int)-pid));
+		log_svc(LOG_LVL_ERROR, svc->name, "service '%s': cannot start %s: %s", svc->name, cs->exec_path,
+		        strerror((int)-pid));
 		wait_failed(svc, "the program could not be started");
 		return;
 	}
@@ -737,8 +739,9 @@ static void service_retire(struct service *svc)
 		spawn_forget(hd, svc->wait_pid);
 	srctab_free(svc->sources);
 	if (nb || nc)
-		log_notice("service '%s' removed: dropped %u backend%s, closed %u waiting connection%s", svc->name, nb,
-		           nb == 1 ? "" : "s", nc, nc == 1 ? "" : "s");
+		log_svc(LOG_LVL_NOTICE, svc->name,
+		        "service '%s' removed: dropped %u backend%s, closed %u waiting connection%s", svc->name, nb,
+		        nb == 1 ? "" : "s", nc, nc == 1 ? "" : "s");
 	TAILQ_REMOVE(&hd->services, svc, link);
 	free(svc);
 }
